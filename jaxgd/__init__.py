@@ -1,0 +1,46 @@
+"""jaxgd: gradient-descent optimizers for JAX.
+
+Every optimizer is a pure ``init`` / ``update`` pair, structurally the same as optax's,
+assembled from small building blocks; hyperparameters live in the optimizer state so
+that they can be swept with ``jax.vmap`` and changed without recompiling.
+"""
+
+from jaxgd.core.base import EmptyState as EmptyState
+from jaxgd.core.base import GradientTransformation as GradientTransformation
+from jaxgd.core.base import OptState as OptState
+from jaxgd.core.base import Params as Params
+from jaxgd.core.base import Updates as Updates
+from jaxgd.core.base import apply_updates as apply_updates
+from jaxgd.core.base import chain as chain
+from jaxgd.core.base import identity as identity
+from jaxgd.core.hyperparams import InjectHyperparamsState as InjectHyperparamsState
+from jaxgd.core.hyperparams import get_hyperparams as get_hyperparams
+from jaxgd.core.hyperparams import hyperparam_names as hyperparam_names
+from jaxgd.core.hyperparams import inject_hyperparams as inject_hyperparams
+from jaxgd.core.hyperparams import set_hyperparams as set_hyperparams
+from jaxgd.core.tree import global_norm as global_norm
+from jaxgd.optimizers.adaptive import adagrad as adagrad
+from jaxgd.optimizers.adaptive import adam as adam
+from jaxgd.optimizers.adaptive import rmsprop as rmsprop
+from jaxgd.optimizers.sgd import momentum as momentum
+from jaxgd.optimizers.sgd import nesterov as nesterov
+from jaxgd.optimizers.sgd import sgd as sgd
+from jaxgd.transforms.adaptive import ScaleByAdagradState as ScaleByAdagradState
+from jaxgd.transforms.adaptive import ScaleByAdamState as ScaleByAdamState
+from jaxgd.transforms.adaptive import ScaleByRmsState as ScaleByRmsState
+from jaxgd.transforms.adaptive import ScaleByStddevState as ScaleByStddevState
+from jaxgd.transforms.adaptive import scale_by_adagrad as scale_by_adagrad
+from jaxgd.transforms.adaptive import scale_by_adam as scale_by_adam
+from jaxgd.transforms.adaptive import scale_by_rms as scale_by_rms
+from jaxgd.transforms.adaptive import scale_by_stddev as scale_by_stddev
+from jaxgd.transforms.clipping import clip as clip
+from jaxgd.transforms.clipping import clip_by_global_norm as clip_by_global_norm
+from jaxgd.transforms.momentum import TraceState as TraceState
+from jaxgd.transforms.momentum import trace as trace
+from jaxgd.transforms.scaling import ScaleByScheduleState as ScaleByScheduleState
+from jaxgd.transforms.scaling import scale as scale
+from jaxgd.transforms.scaling import scale_by_learning_rate as scale_by_learning_rate
+from jaxgd.transforms.scaling import scale_by_schedule as scale_by_schedule
+from jaxgd.transforms.weight_decay import add_decayed_weights as add_decayed_weights
+
+__version__ = "0.1.0"

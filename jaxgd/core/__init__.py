@@ -1,0 +1,1 @@
+"""The protocol every jaxgd transformation follows, and the helpers it rests on."""

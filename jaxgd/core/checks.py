@@ -1,0 +1,81 @@
+"""Checks of hyperparameter values, raised when an optimizer is built.
+
+Values that are traced (inside ``jit`` or ``vmap``) have no concrete value yet and
+cannot be checked at trace time: they pass unchecked. Every check here is keyed by the
+hyperparameter's name, so the factories and :func:`jaxgd.set_hyperparams` share them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import jax
+import numpy as np
+
+
+def concrete(value) -> np.ndarray | None:
+    """``value`` as a numpy array, or ``None`` when it is traced or not numeric."""
+    if value is None or callable(value) or isinstance(value, jax.core.Tracer):
+        return None
+    try:
+        return np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        return None
+
+
+def _check(name: str, value, ok: Callable[[np.ndarray], np.ndarray], expected: str) -> None:
+    array = concrete(value)
+    if array is None:
+        return
+    if not np.all(ok(array)):
+        shown = array.item() if array.size == 1 else array
+        raise ValueError(f"{name} must be {expected}, got {shown!r}.")
+
+
+def finite(name: str, value) -> None:
+    """A finite number of either sign (scale factors)."""
+    _check(name, value, np.isfinite, "a finite number")
+
+
+def non_negative(name: str, value) -> None:
+    """A finite number ≥ 0 (learning rates, weight decay, ...)."""
+    _check(name, value, lambda x: np.isfinite(x) & (x >= 0), "a finite number >= 0")
+
+
+def positive(name: str, value) -> None:
+    """A finite number > 0 (eps where it would divide by zero, norms, ...)."""
+    _check(name, value, lambda x: np.isfinite(x) & (x > 0), "a finite number > 0")
+
+
+def decay_rate(name: str, value) -> None:
+    """A rate in [0, 1) (``b1``, ``b2``, ``decay``, ``momentum``)."""
+    _check(name, value, lambda x: (x >= 0) & (x < 1), "in [0, 1)")
+
+
+def learning_rate(value) -> None:
+    """A finite number ≥ 0, or a schedule ``step -> value`` (checked when called)."""
+    if not callable(value):
+        non_negative("learning_rate", value)
+
+
+BY_NAME: dict[str, Callable[[str, object], None]] = {
+    "learning_rate": lambda _, v: learning_rate(v),
+    "b1": decay_rate,
+    "b2": decay_rate,
+    "decay": decay_rate,
+    "momentum": decay_rate,
+    "eps": positive,
+    "eps_root": non_negative,
+    "initial_scale": non_negative,
+    "initial_accumulator_value": non_negative,
+    "weight_decay": non_negative,
+    "max_norm": positive,
+    "max_delta": non_negative,
+}
+
+
+def check_by_name(name: str, value) -> None:
+    """Run the check registered for ``name``, if there is one."""
+    check = BY_NAME.get(name)
+    if check is not None:
+        check(name, value)

@@ -1,0 +1,154 @@
+"""Hyperparameters held as arrays in the optimizer state.
+
+Every jaxgd optimizer keeps its numeric hyperparameters (``learning_rate``, ``b1``,
+``momentum``, ...) as scalar arrays in its state. A jitted training step therefore takes
+them as *inputs*, not as compile-time constants: changing one with
+:func:`set_hyperparams` between calls does not recompile (optax needs
+``inject_hyperparams`` for that), and ``jax.vmap`` over them runs many settings at once.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable, Mapping
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxgd.core import checks
+from jaxgd.core.base import GradientTransformation, OptState
+
+
+class InjectHyperparamsState(NamedTuple):
+    """State of an optimizer whose hyperparameters live in the state.
+
+    Attributes:
+      hyperparams: name -> scalar array, the values the next ``update`` uses.
+      inner_state: the state of the wrapped transformation.
+    """
+
+    hyperparams: dict[str, jax.Array]
+    inner_state: OptState
+
+
+def _is_numeric(value) -> bool:
+    if isinstance(value, bool) or value is None or callable(value):
+        return False
+    if isinstance(value, (int, float, jax.Array, np.ndarray, np.number)):
+        return jnp.issubdtype(jnp.result_type(value), jnp.number)
+    return False
+
+
+def _as_hyperparam(value) -> jax.Array:
+    # The canonical float dtype (float32, or float64 under jax_enable_x64): the rules
+    # cast their results back to each leaf's dtype, so bf16 leaves stay bf16.
+    return jnp.asarray(value, dtype=jnp.result_type(float))
+
+
+def inject_hyperparams(
+    factory: Callable[..., GradientTransformation], static_args: tuple[str, ...] = ()
+) -> Callable[..., GradientTransformation]:
+    """Wrap a transformation factory so its numeric arguments live in the state.
+
+    The returned factory has the same signature and docstring. Its values are checked
+    when it is called (concrete values only). Numeric arguments, except those named in
+    ``static_args`` (sizes, counts), are stored in :class:`InjectHyperparamsState`; the
+    others (flags, schedules, ``None``) stay fixed.
+
+    Example:
+      >>> import jax, jax.numpy as jnp, jaxgd
+      >>> opt = jaxgd.inject_hyperparams(jaxgd.scale_by_adam)(b1=0.8)
+      >>> state = opt.init({"w": jnp.ones(3)})
+      >>> state = jaxgd.set_hyperparams(state, b1=0.95)
+    """
+    signature = inspect.signature(factory)
+
+    @functools.wraps(factory)
+    def make(*args, **kwargs) -> GradientTransformation:
+        bound = signature.bind(*args, **kwargs)
+        bound.apply_defaults()
+        arguments = dict(bound.arguments)
+        factory(**arguments)  # checks the concrete values now, before any tracing
+        injected = [
+            name for name, v in arguments.items() if name not in static_args and _is_numeric(v)
+        ]
+        fixed = {name: v for name, v in arguments.items() if name not in injected}
+
+        def init(params):
+            hyperparams = {name: _as_hyperparam(arguments[name]) for name in injected}
+            inner = factory(**fixed, **hyperparams)
+            return InjectHyperparamsState(hyperparams, inner.init(params))
+
+        def update(updates, state, params=None, **extra_args):
+            inner = factory(**fixed, **state.hyperparams)
+            updates, inner_state = inner.update(updates, state.inner_state, params, **extra_args)
+            return updates, InjectHyperparamsState(state.hyperparams, inner_state)
+
+        return GradientTransformation(init, update)
+
+    return make
+
+
+def _is_inject_state(x) -> bool:
+    return isinstance(x, InjectHyperparamsState)
+
+
+def get_hyperparams(opt_state: OptState) -> dict[str, jax.Array]:
+    """The hyperparameters held in ``opt_state`` (merged over nested optimizers)."""
+    found: dict[str, jax.Array] = {}
+    for node in jax.tree.leaves(opt_state, is_leaf=_is_inject_state):
+        if _is_inject_state(node):
+            found.update(node.hyperparams)
+    return found
+
+
+def set_hyperparams(opt_state: OptState, **values: Any) -> OptState:
+    """Return ``opt_state`` with new hyperparameter values; nothing is recompiled.
+
+    Each value keeps the dtype and shape of the one it replaces, so a jitted step sees
+    the same input types and is not traced again. Concrete values are checked like the
+    optimizer's arguments (e.g. a negative learning rate raises ``ValueError``).
+
+    Example:
+      >>> import jax, jax.numpy as jnp, jaxgd
+      >>> opt = jaxgd.adam(1e-3)
+      >>> state = opt.init({"w": jnp.ones(3)})
+      >>> state = jaxgd.set_hyperparams(state, learning_rate=3e-4)
+      >>> float(jaxgd.get_hyperparams(state)["learning_rate"])
+      0.0003...
+    """
+    available = get_hyperparams(opt_state)
+    unknown = sorted(set(values) - set(available))
+    if unknown:
+        raise ValueError(
+            f"unknown hyperparameter(s) {unknown}: this optimizer state holds "
+            f"{sorted(available) or 'none'}. Schedules and flags are fixed when the "
+            "optimizer is built."
+        )
+    for name, value in values.items():
+        checks.check_by_name(name, value)
+
+    def replace(node):
+        if not _is_inject_state(node):
+            return node
+        new = dict(node.hyperparams)
+        for name, value in values.items():
+            if name in new:
+                old = new[name]
+                new[name] = jnp.broadcast_to(jnp.asarray(value, old.dtype), old.shape)
+        return node._replace(hyperparams=new)
+
+    return jax.tree.map(replace, opt_state, is_leaf=_is_inject_state)
+
+
+def hyperparam_names(factory: Callable[..., GradientTransformation]) -> Mapping[str, Any]:
+    """The arguments of an optimizer factory and their defaults (``inspect.Parameter.empty``
+    for required ones): the one list used by sweeps, the CLI and the docs."""
+    return {
+        name: p.default
+        for name, p in inspect.signature(factory).parameters.items()
+        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+    }

@@ -1,0 +1,82 @@
+"""Pytree helpers shared by every transformation: structure checks and per-leaf rules."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from jaxgd.core.numerics import abs_sq
+
+
+def _describe(structure) -> str:
+    text = str(structure)
+    return text if len(text) <= 400 else text[:400] + "..."
+
+
+def check_same_structure(a: Any, b: Any, name_a: str, name_b: str) -> None:
+    """Raise a ``ValueError`` naming both trees when their structures differ."""
+    structure_a, structure_b = jax.tree.structure(a), jax.tree.structure(b)
+    if structure_a != structure_b:
+        raise ValueError(
+            f"{name_a} and {name_b} must have the same tree structure, but\n"
+            f"  {name_a}: {_describe(structure_a)}\n"
+            f"  {name_b}: {_describe(structure_b)}"
+        )
+
+
+def check_float_params(params: Any) -> None:
+    """Raise a ``TypeError`` naming the first leaf whose dtype is not floating point."""
+    for path, leaf in jax.tree_util.tree_leaves_with_path(params):
+        dtype = jnp.result_type(leaf)
+        if not jnp.issubdtype(dtype, jnp.inexact):
+            raise TypeError(
+                f"parameters must be floating point, but the leaf at "
+                f"{jax.tree_util.keystr(path) or '(root)'} has dtype {dtype}. "
+                "Cast it, e.g. with jnp.asarray(x, jnp.float32), or keep it out of the "
+                "optimized tree."
+            )
+
+
+def full_like(params: Any, value) -> Any:
+    """A tree like ``params`` filled with ``value`` (the moments of a fresh state)."""
+    check_float_params(params)
+    return jax.tree.map(lambda p: jnp.full(jnp.shape(p), value, jnp.result_type(p)), params)
+
+
+def zeros_like(params: Any) -> Any:
+    """A tree of zeros like ``params``."""
+    return full_like(params, 0)
+
+
+def map_rule(rule: Callable, updates: Any, *states: Any, names: tuple[str, ...] = ()) -> tuple:
+    """Lift a per-array update rule to pytrees.
+
+    ``rule(g, *s) -> (g_new, *s_new)`` is applied to every leaf of ``updates`` together
+    with the matching leaves of each tree in ``states``. Each output keeps the dtype of
+    the matching input, so low-precision leaves stay low precision whatever the dtype of
+    the hyperparameters. ``None`` leaves of ``updates`` are skipped.
+
+    Returns a tuple ``(updates_new, *states_new)`` of trees shaped like ``updates``.
+    """
+    for i, s in enumerate(states):
+        name = names[i] if i < len(names) else f"state tree {i}"
+        check_same_structure(updates, s, "updates", name)
+    leaves, treedef = jax.tree.flatten(updates)
+    state_leaves = [treedef.flatten_up_to(s) for s in states]
+    columns: list[list] = [[] for _ in range(1 + len(states))]
+    for inputs in zip(leaves, *state_leaves):
+        outputs = rule(*inputs)
+        for column, x, out in zip(columns, inputs, outputs):
+            column.append(jnp.asarray(out).astype(jnp.result_type(x)))
+    if not leaves:
+        return (updates, *states)
+    return tuple(treedef.unflatten(column) for column in columns)
+
+
+def global_norm(tree: Any) -> jax.Array:
+    """:math:`\\sqrt{\\sum_i \\|x_i\\|^2}` over all leaves of ``tree``."""
+    leaves = jax.tree.leaves(tree)
+    return jnp.sqrt(sum(jnp.sum(abs_sq(x)) for x in leaves))

@@ -1,0 +1,1 @@
+"""Optimizers: building blocks wired together, hyperparameters held in the state."""

@@ -1,0 +1,62 @@
+"""Gradient descent, with and without momentum."""
+
+from __future__ import annotations
+
+from jaxgd.core.base import GradientTransformation, chain, identity
+from jaxgd.core.hyperparams import inject_hyperparams
+from jaxgd.transforms.momentum import trace
+from jaxgd.transforms.scaling import ScalarOrSchedule, scale_by_learning_rate
+
+
+@inject_hyperparams
+def sgd(
+    learning_rate: ScalarOrSchedule, momentum=None, nesterov: bool = False
+) -> GradientTransformation:
+    """Gradient descent, optionally with heavy-ball or Nesterov momentum.
+
+    Plain (``momentum=None``): :math:`p_{t+1} = p_t - \\eta\\,g_t`. With momentum
+    :math:`\\mu`: :math:`v_t = g_t + \\mu v_{t-1}`, :math:`p_{t+1} = p_t - \\eta\\,v_t`
+    (Nesterov: :math:`p_{t+1} = p_t - \\eta\\,(g_t + \\mu v_t)`).
+
+    Whether the gradient comes from the whole data set, one example or a mini-batch
+    (batch, stochastic or mini-batch gradient descent) is the data regime, chosen in
+    :func:`jaxgd.fit`, not here.
+
+    Args:
+      learning_rate: :math:`\\eta \\ge 0`, or a schedule ``step -> value``.
+      momentum: :math:`\\mu \\in [0, 1)`, or ``None`` for plain gradient descent.
+      nesterov: use Nesterov momentum.
+
+    Example:
+      >>> import jax, jax.numpy as jnp, jaxgd
+      >>> params = jnp.array([1.0, -2.0])
+      >>> opt = jaxgd.sgd(0.1)
+      >>> state = opt.init(params)
+      >>> grads = jax.grad(lambda p: jnp.sum(p**2))(params)
+      >>> updates, state = opt.update(grads, state)
+      >>> jaxgd.apply_updates(params, updates)
+      Array([ 0.8, -1.6], dtype=float32)
+    """
+    return chain(
+        trace(decay=momentum, nesterov=nesterov) if momentum is not None else identity(),
+        scale_by_learning_rate(learning_rate),
+    )
+
+
+@inject_hyperparams
+def momentum(learning_rate: ScalarOrSchedule, momentum=0.9) -> GradientTransformation:
+    """Gradient descent with heavy-ball momentum (Polyak, 1964); ``sgd(lr, momentum)``.
+
+    .. math:: v_t = g_t + \\mu\\,v_{t-1}, \\qquad p_{t+1} = p_t - \\eta\\,v_t
+    """
+    return chain(trace(decay=momentum), scale_by_learning_rate(learning_rate))
+
+
+@inject_hyperparams
+def nesterov(learning_rate: ScalarOrSchedule, momentum=0.9) -> GradientTransformation:
+    """Gradient descent with Nesterov momentum (Sutskever et al., 2013);
+    ``sgd(lr, momentum, nesterov=True)``.
+
+    .. math:: v_t = g_t + \\mu\\,v_{t-1}, \\qquad p_{t+1} = p_t - \\eta\\,(g_t + \\mu\\,v_t)
+    """
+    return chain(trace(decay=momentum, nesterov=True), scale_by_learning_rate(learning_rate))

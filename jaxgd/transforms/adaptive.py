@@ -1,0 +1,220 @@
+"""Per-coordinate adaptive scaling: AdaGrad, RMSProp (plain and centered) and Adam."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxgd.core import checks, numerics, tree
+from jaxgd.core.base import GradientTransformation, Updates
+
+
+class ScaleByAdagradState(NamedTuple):
+    """The running sum of squared gradients :math:`G`."""
+
+    sum_of_squares: Updates
+
+
+def scale_by_adagrad(initial_accumulator_value=0.1, eps=1e-7) -> GradientTransformation:
+    """AdaGrad scaling (Duchi et al., 2011).
+
+    .. math::
+       G_t = G_{t-1} + g_t^2, \\qquad u_t = \\frac{g_t}{\\sqrt{G_t + \\epsilon}}
+       \\quad (u_t = 0 \\text{ where } G_t = 0)
+
+    Args:
+      initial_accumulator_value: :math:`G_0 \\ge 0` (optax: 0.1; PyTorch: 0).
+      eps: :math:`\\epsilon > 0` inside the square root.
+    """
+    checks.non_negative("initial_accumulator_value", initial_accumulator_value)
+    checks.positive("eps", eps)
+
+    def rule(g, acc):
+        acc = numerics.abs_sq(g) + acc
+        return jnp.where(acc > 0, jax.lax.rsqrt(acc + eps), 0.0) * g, acc
+
+    def init(params):
+        return ScaleByAdagradState(tree.full_like(params, initial_accumulator_value))
+
+    def update(updates, state, params=None, **extra_args):
+        del params, extra_args
+        updates, acc = tree.map_rule(rule, updates, state.sum_of_squares, names=("sum_of_squares",))
+        return updates, ScaleByAdagradState(acc)
+
+    return GradientTransformation(init, update)
+
+
+class ScaleByRmsState(NamedTuple):
+    """Step count and the moving average of squared gradients :math:`\\nu`."""
+
+    count: jax.Array
+    nu: Updates
+
+
+def _rms_denominator(nu, eps, eps_in_sqrt: bool):
+    return jax.lax.rsqrt(nu + eps) if eps_in_sqrt else 1 / (jnp.sqrt(nu) + eps)
+
+
+def scale_by_rms(
+    decay=0.9,
+    eps=1e-8,
+    initial_scale=0.0,
+    eps_in_sqrt: bool = True,
+    bias_correction: bool = False,
+) -> GradientTransformation:
+    """RMSProp scaling (Hinton, 2012).
+
+    .. math::
+       \\nu_t = \\rho\\,\\nu_{t-1} + (1 - \\rho)\\,g_t^2, \\qquad
+       u_t = \\frac{g_t}{\\sqrt{\\hat\\nu_t + \\epsilon}}
+
+    with :math:`\\hat\\nu_t = \\nu_t / (1 - \\rho^t)` if ``bias_correction`` else
+    :math:`\\nu_t`.
+
+    Args:
+      decay: :math:`\\rho \\in [0, 1)` (optax: 0.9; PyTorch's ``alpha``: 0.99).
+      eps: :math:`\\epsilon > 0`.
+      initial_scale: :math:`\\nu_0`.
+      eps_in_sqrt: ``True`` (optax) puts :math:`\\epsilon` inside the square root;
+        ``False`` gives PyTorch's :math:`g / (\\sqrt{\\hat\\nu} + \\epsilon)`.
+      bias_correction: divide by :math:`1 - \\rho^t` as Adam does.
+    """
+    checks.decay_rate("decay", decay)
+    checks.non_negative("initial_scale", initial_scale)
+    checks.positive("eps", eps)
+
+    def init(params):
+        return ScaleByRmsState(numerics.zero_count(), tree.full_like(params, initial_scale))
+
+    def update(updates, state, params=None, **extra_args):
+        del params, extra_args
+        count = numerics.safe_increment(state.count)
+        correction = numerics.bias_correction(decay, count) if bias_correction else 1
+
+        def rule(g, nu):
+            nu = (1 - decay) * numerics.abs_sq(g) + decay * nu
+            return _rms_denominator(nu / correction, eps, eps_in_sqrt) * g, nu
+
+        updates, nu = tree.map_rule(rule, updates, state.nu, names=("nu",))
+        return updates, ScaleByRmsState(count, nu)
+
+    return GradientTransformation(init, update)
+
+
+class ScaleByStddevState(NamedTuple):
+    """Step count and the moving averages of gradients :math:`\\mu` and squares :math:`\\nu`."""
+
+    count: jax.Array
+    mu: Updates
+    nu: Updates
+
+
+def scale_by_stddev(
+    decay=0.9,
+    eps=1e-8,
+    initial_scale=0.0,
+    eps_in_sqrt: bool = True,
+    bias_correction: bool = False,
+) -> GradientTransformation:
+    """Centered RMSProp scaling: divide by a running estimate of the standard deviation.
+
+    .. math::
+       \\mu_t = \\rho\\,\\mu_{t-1} + (1 - \\rho)\\,g_t, \\quad
+       \\nu_t = \\rho\\,\\nu_{t-1} + (1 - \\rho)\\,g_t^2, \\quad
+       u_t = \\frac{g_t}{\\sqrt{\\hat\\nu_t - \\hat\\mu_t^2 + \\epsilon}}
+
+    Args: as :func:`scale_by_rms`.
+    """
+    checks.decay_rate("decay", decay)
+    checks.non_negative("initial_scale", initial_scale)
+    checks.positive("eps", eps)
+
+    def init(params):
+        return ScaleByStddevState(
+            numerics.zero_count(), tree.zeros_like(params), tree.full_like(params, initial_scale)
+        )
+
+    def update(updates, state, params=None, **extra_args):
+        del params, extra_args
+        count = numerics.safe_increment(state.count)
+        correction = numerics.bias_correction(decay, count) if bias_correction else 1
+
+        def rule(g, mu, nu):
+            mu = (1 - decay) * g + decay * mu
+            nu = (1 - decay) * numerics.abs_sq(g) + decay * nu
+            variance = nu / correction - numerics.abs_sq(mu / correction)
+            return _rms_denominator(variance, eps, eps_in_sqrt) * g, mu, nu
+
+        updates, mu, nu = tree.map_rule(rule, updates, state.mu, state.nu, names=("mu", "nu"))
+        return updates, ScaleByStddevState(count, mu, nu)
+
+    return GradientTransformation(init, update)
+
+
+class ScaleByAdamState(NamedTuple):
+    """Step count and the moving averages of gradients :math:`m` and squares :math:`v`."""
+
+    count: jax.Array
+    mu: Updates
+    nu: Updates
+
+
+def scale_by_adam(
+    b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, *, nesterov: bool = False
+) -> GradientTransformation:
+    """Adam scaling (Kingma & Ba, 2015).
+
+    .. math::
+       m_t = \\beta_1 m_{t-1} + (1 - \\beta_1) g_t, \\quad
+       v_t = \\beta_2 v_{t-1} + (1 - \\beta_2) g_t^2, \\\\
+       \\hat m_t = \\frac{m_t}{1 - \\beta_1^t}, \\quad
+       \\hat v_t = \\frac{v_t}{1 - \\beta_2^t}, \\quad
+       u_t = \\frac{\\hat m_t}{\\sqrt{\\hat v_t + \\epsilon_{root}} + \\epsilon}
+
+    With ``nesterov=True`` (NAdam, Dozat 2016) :math:`\\hat m_t` is replaced by
+    :math:`\\beta_1 m_t / (1 - \\beta_1^{t+1}) + (1 - \\beta_1) g_t / (1 - \\beta_1^t)`.
+
+    Args:
+      b1: :math:`\\beta_1 \\in [0, 1)`.
+      b2: :math:`\\beta_2 \\in [0, 1)`.
+      eps: :math:`\\epsilon`, outside the square root; must be > 0 unless ``eps_root > 0``.
+      eps_root: :math:`\\epsilon_{root} \\ge 0`, inside the square root.
+      nesterov: use Nesterov momentum (NAdam).
+    """
+    checks.decay_rate("b1", b1)
+    checks.decay_rate("b2", b2)
+    checks.non_negative("eps_root", eps_root)
+    # eps = 0 divides by zero at a zero gradient unless eps_root keeps sqrt(v) away from 0.
+    root = checks.concrete(eps_root)
+    if root is None or not np.all(root > 0):
+        checks.positive("eps", eps)
+
+    def init(params):
+        return ScaleByAdamState(
+            numerics.zero_count(), tree.zeros_like(params), tree.zeros_like(params)
+        )
+
+    def update(updates, state, params=None, **extra_args):
+        del params, extra_args
+        count = numerics.safe_increment(state.count)
+        correction1 = numerics.bias_correction(b1, count)
+        correction2 = numerics.bias_correction(b2, count)
+        if nesterov:
+            next_correction1 = numerics.bias_correction(b1, numerics.safe_increment(count))
+
+        def rule(g, m, v):
+            m = (1 - b1) * g + b1 * m
+            v = (1 - b2) * numerics.abs_sq(g) + b2 * v
+            if nesterov:
+                m_hat = b1 * (m / next_correction1) + (1 - b1) * (g / correction1)
+            else:
+                m_hat = m / correction1
+            return m_hat / (jnp.sqrt(v / correction2 + eps_root) + eps), m, v
+
+        updates, mu, nu = tree.map_rule(rule, updates, state.mu, state.nu, names=("mu", "nu"))
+        return updates, ScaleByAdamState(count, mu, nu)
+
+    return GradientTransformation(init, update)
