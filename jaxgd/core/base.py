@@ -93,7 +93,7 @@ def chain(*transforms) -> GradientTransformation:
                 f"tuple of {len(transforms)} states; pass the state returned by init()."
             )
         new_state = []
-        for t, s, extra in zip(transforms, state, takes_extra):
+        for t, s, extra in zip(transforms, state, takes_extra, strict=True):
             kwargs = extra_args if extra else {}
             updates, s = t.update(updates, s, params, **kwargs)
             new_state.append(s)

@@ -64,7 +64,7 @@ BY_NAME: dict[str, Callable[[str, object], None]] = {
     "b2": decay_rate,
     "decay": decay_rate,
     "momentum": decay_rate,
-    "eps": positive,
+    "eps": non_negative,  # > 0 where it divides: checked by the blocks that know
     "eps_root": non_negative,
     "initial_scale": non_negative,
     "initial_accumulator_value": non_negative,

@@ -71,7 +71,11 @@ def inject_hyperparams(
         bound = signature.bind(*args, **kwargs)
         bound.apply_defaults()
         arguments = dict(bound.arguments)
-        factory(**arguments)  # checks the concrete values now, before any tracing
+        # Check by the names the caller used (an alias's ``momentum`` is ``decay`` inside
+        # trace), then build once so the building blocks' own checks run before tracing.
+        for name, value in arguments.items():
+            checks.check_by_name(name, value)
+        factory(**arguments)
         injected = [
             name for name, v in arguments.items() if name not in static_args and _is_numeric(v)
         ]

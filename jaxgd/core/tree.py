@@ -67,9 +67,9 @@ def map_rule(rule: Callable, updates: Any, *states: Any, names: tuple[str, ...] 
     leaves, treedef = jax.tree.flatten(updates)
     state_leaves = [treedef.flatten_up_to(s) for s in states]
     columns: list[list] = [[] for _ in range(1 + len(states))]
-    for inputs in zip(leaves, *state_leaves):
+    for inputs in zip(leaves, *state_leaves, strict=True):
         outputs = rule(*inputs)
-        for column, x, out in zip(columns, inputs, outputs):
+        for column, x, out in zip(columns, inputs, outputs, strict=True):
             column.append(jnp.asarray(out).astype(jnp.result_type(x)))
     if not leaves:
         return (updates, *states)

@@ -41,7 +41,9 @@ def add_decayed_weights(weight_decay=0.0, mask: Any | Callable[[Any], Any] = Non
     def update(updates, state, params=None, **extra_args):
         del extra_args
         if params is None:
-            raise ValueError("add_decayed_weights needs params: call update(updates, state, params).")
+            raise ValueError(
+                "add_decayed_weights needs params: call update(updates, state, params)."
+            )
         tree.check_same_structure(updates, params, "updates", "params")
 
         def decay(g, p):

@@ -1,0 +1,50 @@
+"""Shared test helpers: random nested pytrees and side-by-side runs against optax."""
+
+import jax
+import jax.numpy as jnp
+import pytest
+
+
+def nested_params(key=0):
+    """Dicts, tuples, lists, a scalar and a 3-D leaf: the shapes real models mix."""
+    shapes = {
+        "dense": {"w": (3, 4), "b": (4,)},
+        "pair": ((), (2, 3, 2)),
+        "stack": [(5,), (1, 1)],
+    }
+    leaves, treedef = jax.tree.flatten(shapes, is_leaf=lambda x: isinstance(x, tuple) and (
+        len(x) == 0 or isinstance(x[0], int)))
+    keys = jax.random.split(jax.random.PRNGKey(key), len(leaves))
+    return treedef.unflatten([jax.random.normal(k, s) for k, s in zip(keys, leaves, strict=True)])
+
+
+def random_like(tree, key):
+    leaves, treedef = jax.tree.flatten(tree)
+    keys = jax.random.split(key, len(leaves))
+    noise = [jax.random.normal(k, jnp.shape(x)) for k, x in zip(keys, leaves, strict=True)]
+    return treedef.unflatten(noise)
+
+
+def updates_side_by_side(ours, theirs, params, num_steps=100, seed=1):
+    """Feed both transformations the same gradients and params for ``num_steps`` steps.
+
+    The params follow the reference's trajectory, so every step compares like with like.
+    Returns the stacked updates of each, as two lists of leaves.
+    """
+    def step(carry, key):
+        p, s_ours, s_theirs = carry
+        grads = random_like(p, key)
+        u_ours, s_ours = ours.update(grads, s_ours, p)
+        u_theirs, s_theirs = theirs.update(grads, s_theirs, p)
+        p = jax.tree.map(lambda x, u: x + u, p, u_theirs)
+        return (p, s_ours, s_theirs), (u_ours, u_theirs)
+
+    keys = jax.random.split(jax.random.PRNGKey(seed), num_steps)
+    run = jax.jit(lambda p: jax.lax.scan(step, (p, ours.init(p), theirs.init(p)), keys)[1])
+    u_ours, u_theirs = run(params)
+    return jax.tree.leaves(u_ours), jax.tree.leaves(u_theirs)
+
+
+@pytest.fixture
+def params():
+    return nested_params()
