@@ -19,12 +19,27 @@ from jaxgd.core.hyperparams import hyperparam_names as hyperparam_names
 from jaxgd.core.hyperparams import inject_hyperparams as inject_hyperparams
 from jaxgd.core.hyperparams import set_hyperparams as set_hyperparams
 from jaxgd.core.tree import global_norm as global_norm
+from jaxgd.optimizers.catalog import OPTIMIZERS as OPTIMIZERS
 from jaxgd.optimizers.adaptive import adagrad as adagrad
 from jaxgd.optimizers.adaptive import adam as adam
 from jaxgd.optimizers.adaptive import rmsprop as rmsprop
 from jaxgd.optimizers.sgd import momentum as momentum
 from jaxgd.optimizers.sgd import nesterov as nesterov
 from jaxgd.optimizers.sgd import sgd as sgd
+from jaxgd.schedules import constant_schedule as constant_schedule
+from jaxgd.schedules import cosine_decay_schedule as cosine_decay_schedule
+from jaxgd.schedules import cosine_onecycle_schedule as cosine_onecycle_schedule
+from jaxgd.schedules import exponential_decay as exponential_decay
+from jaxgd.schedules import join_schedules as join_schedules
+from jaxgd.schedules import linear_onecycle_schedule as linear_onecycle_schedule
+from jaxgd.schedules import linear_schedule as linear_schedule
+from jaxgd.schedules import piecewise_constant_schedule as piecewise_constant_schedule
+from jaxgd.schedules import piecewise_interpolate_schedule as piecewise_interpolate_schedule
+from jaxgd.schedules import polynomial_schedule as polynomial_schedule
+from jaxgd.schedules import sgdr_schedule as sgdr_schedule
+from jaxgd.schedules import warmup_constant_schedule as warmup_constant_schedule
+from jaxgd.schedules import warmup_cosine_decay_schedule as warmup_cosine_decay_schedule
+from jaxgd.schedules import warmup_exponential_decay_schedule as warmup_exponential_decay_schedule
 from jaxgd.transforms.adaptive import ScaleByAdagradState as ScaleByAdagradState
 from jaxgd.transforms.adaptive import ScaleByAdamState as ScaleByAdamState
 from jaxgd.transforms.adaptive import ScaleByRmsState as ScaleByRmsState
@@ -42,5 +57,9 @@ from jaxgd.transforms.scaling import scale as scale
 from jaxgd.transforms.scaling import scale_by_learning_rate as scale_by_learning_rate
 from jaxgd.transforms.scaling import scale_by_schedule as scale_by_schedule
 from jaxgd.transforms.weight_decay import add_decayed_weights as add_decayed_weights
+
+from jaxgd import losses as losses
+from jaxgd import problems as problems
+from jaxgd import schedules as schedules
 
 __version__ = "0.1.0"
