@@ -5,6 +5,9 @@ assembled from small building blocks; hyperparameters live in the optimizer stat
 that they can be swept with ``jax.vmap`` and changed without recompiling.
 """
 
+from jaxgd import losses as losses
+from jaxgd import problems as problems
+from jaxgd import schedules as schedules
 from jaxgd.core.base import EmptyState as EmptyState
 from jaxgd.core.base import GradientTransformation as GradientTransformation
 from jaxgd.core.base import OptState as OptState
@@ -19,10 +22,10 @@ from jaxgd.core.hyperparams import hyperparam_names as hyperparam_names
 from jaxgd.core.hyperparams import inject_hyperparams as inject_hyperparams
 from jaxgd.core.hyperparams import set_hyperparams as set_hyperparams
 from jaxgd.core.tree import global_norm as global_norm
-from jaxgd.optimizers.catalog import OPTIMIZERS as OPTIMIZERS
 from jaxgd.optimizers.adaptive import adagrad as adagrad
 from jaxgd.optimizers.adaptive import adam as adam
 from jaxgd.optimizers.adaptive import rmsprop as rmsprop
+from jaxgd.optimizers.catalog import OPTIMIZERS as OPTIMIZERS
 from jaxgd.optimizers.sgd import momentum as momentum
 from jaxgd.optimizers.sgd import nesterov as nesterov
 from jaxgd.optimizers.sgd import sgd as sgd
@@ -57,9 +60,5 @@ from jaxgd.transforms.scaling import scale as scale
 from jaxgd.transforms.scaling import scale_by_learning_rate as scale_by_learning_rate
 from jaxgd.transforms.scaling import scale_by_schedule as scale_by_schedule
 from jaxgd.transforms.weight_decay import add_decayed_weights as add_decayed_weights
-
-from jaxgd import losses as losses
-from jaxgd import problems as problems
-from jaxgd import schedules as schedules
 
 __version__ = "0.1.0"
