@@ -1,0 +1,197 @@
+"""Input checks of :func:`jaxgd.fit`, all run before anything is compiled.
+
+Each raises an error that names the argument at fault and says how to fix it. Values that
+are traced (``fit`` inside ``jit`` or ``vmap``) have no concrete value and pass the value
+checks unchecked; shapes, dtypes and signatures are always checked.
+"""
+
+from __future__ import annotations
+
+import inspect
+import operator
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from jaxgd.core import checks as core_checks
+from jaxgd.core.tree import check_float_params
+
+
+def _count(name: str, value: Any) -> int:
+    """``value`` as a Python int ≥ 1, or an error naming ``name``."""
+    if isinstance(value, bool):
+        raise TypeError(f"{name} must be a positive integer, got the bool {value!r}.")
+    try:
+        count = operator.index(value)
+    except TypeError:
+        raise TypeError(f"{name} must be a positive integer, got {value!r}.") from None
+    if count <= 0:
+        raise ValueError(f"{name} must be a positive integer, got {count}.")
+    return count
+
+
+def check_data(data: Any, name: str = "data") -> int:
+    """Check that the leaves of ``data`` share a non-empty leading example axis; return
+    its size."""
+    leaves = jax.tree_util.tree_leaves_with_path(data)
+    if not leaves:
+        raise ValueError(f"{name} has no arrays; pass a pytree of arrays such as (X, y).")
+    sizes = {}
+    for path, leaf in leaves:
+        where = jax.tree_util.keystr(path) or "(root)"
+        shape = jnp.shape(leaf)
+        if not shape:
+            raise ValueError(
+                f"{name} leaf {where} is a scalar; every leaf needs a leading example axis."
+            )
+        sizes[where] = shape[0]
+    if len(set(sizes.values())) > 1:
+        listed = ", ".join(f"{w}: {s}" for w, s in sizes.items())
+        raise ValueError(
+            f"the leaves of {name} must share the leading (example) axis size, but got {listed}."
+        )
+    n = next(iter(sizes.values()))
+    if n == 0:
+        raise ValueError(f"{name} has no examples (leading axis size 0).")
+    return n
+
+
+def check_batch_size(batch_size: Any, n: int | None) -> int | None:
+    """``None`` (full batch) or an int in ``[1, n]``."""
+    if batch_size is None:
+        return None
+    if n is None:
+        raise ValueError("batch_size was given but data is None; batches need data to draw from.")
+    k = _count("batch_size", batch_size)
+    if k > n:
+        raise ValueError(
+            f"batch_size={k} is larger than the data set ({n} examples); use at most {n}, "
+            "or batch_size=None for full-batch gradient descent."
+        )
+    return k
+
+
+def check_steps(max_steps: Any, num_epochs: Any, steps_per_epoch: int) -> int:
+    """The run length in steps: ``max_steps``, or ``num_epochs * steps_per_epoch``."""
+    if max_steps is not None and num_epochs is not None:
+        raise ValueError(
+            f"give max_steps or num_epochs, not both (got max_steps={max_steps!r}, "
+            f"num_epochs={num_epochs!r}); one epoch is {steps_per_epoch} step(s) here."
+        )
+    if num_epochs is not None:
+        return _count("num_epochs", num_epochs) * steps_per_epoch
+    return _count("max_steps", 1000 if max_steps is None else max_steps)
+
+
+def check_tolerance(name: str, value: Any) -> None:
+    """``None`` or a number ≥ 0 (possibly traced)."""
+    if value is not None:
+        core_checks.non_negative(name, value)
+
+
+def check_patience(patience: Any, val_data: Any) -> int | None:
+    """``None`` or a positive number of epochs, allowed only with ``val_data``."""
+    if patience is None:
+        return None
+    if val_data is None:
+        raise ValueError(
+            "patience (early stopping) needs val_data: the validation loss decides when to stop."
+        )
+    if isinstance(patience, jax.core.Tracer):  # vmapped over: checked by nobody, like tol
+        return patience
+    return _count("patience", patience)
+
+
+def check_val_data(val_data: Any, data: Any) -> None:
+    """``val_data`` is evaluated as ``loss_fn(params, val_data)``, so it needs ``data``."""
+    if val_data is not None:
+        if data is None:
+            raise ValueError(
+                "val_data was given but data is None; validation calls loss_fn(params, "
+                "val_data), so the loss must take a batch."
+            )
+        check_data(val_data, "val_data")
+
+
+def check_positive_int(name: str, value: Any) -> int:
+    """A positive Python int (``progress_every``)."""
+    return _count(name, value)
+
+
+def check_params(params: Any) -> None:
+    """Parameters must be a non-empty tree of floating-point arrays."""
+    if not jax.tree.leaves(params):
+        raise ValueError("params has no arrays; there is nothing to optimize.")
+    check_float_params(params)
+
+
+def _spec(tree: Any) -> Any:
+    return jax.tree.map(lambda x: jax.ShapeDtypeStruct(jnp.shape(x), jnp.result_type(x)), tree)
+
+
+def _check_arity(loss_fn: Callable, with_batch: bool) -> None:
+    try:
+        signature = inspect.signature(loss_fn)
+    except (TypeError, ValueError):
+        return  # no signature (some builtins): the eval_shape call below will tell
+    try:
+        signature.bind(*((None, None) if with_batch else (None,)))
+    except TypeError:
+        if with_batch:
+            raise TypeError(
+                f"data was given, so loss_fn is called as loss_fn(params, batch), but its "
+                f"signature {signature} does not take two arguments. Write it as "
+                "loss_fn(params, batch), or pass data=None."
+            ) from None
+        raise TypeError(
+            f"data is None, so loss_fn is called as loss_fn(params), but its signature "
+            f"{signature} needs more arguments. Pass data=(X, y, ...) for "
+            "loss_fn(params, batch), or close over the data."
+        ) from None
+
+
+def check_loss_fn(
+    loss_fn: Callable, params: Any, batch: Any, has_aux: bool, with_batch: bool
+) -> tuple[jax.ShapeDtypeStruct, Any]:
+    """Check the calling convention and output of ``loss_fn`` with ``jax.eval_shape``
+    (nothing is computed); return the shapes of the loss and of the auxiliary output."""
+    if not callable(loss_fn):
+        raise TypeError(f"loss_fn must be callable, got {type(loss_fn).__name__}.")
+    _check_arity(loss_fn, with_batch)
+    how = "loss_fn(params, batch)" if with_batch else "loss_fn(params)"
+    args = (_spec(params), _spec(batch)) if with_batch else (_spec(params),)
+    try:
+        out = jax.eval_shape(loss_fn, *args)
+    except TypeError as e:
+        raise TypeError(f"calling {how} failed while checking it before compiling: {e}") from e
+    aux = None
+    if has_aux:
+        if not (isinstance(out, (tuple, list)) and len(out) == 2):
+            raise TypeError(
+                f"has_aux=True, so {how} must return a pair (loss, aux), but it returned "
+                f"{jax.tree.structure(out)}."
+            )
+        out, aux = out
+    elif isinstance(out, (tuple, list)):
+        raise TypeError(
+            f"{how} returned a {type(out).__name__} of {len(out)}; it must return a scalar "
+            "loss, or (loss, aux) with has_aux=True."
+        )
+    shape, dtype = getattr(out, "shape", None), getattr(out, "dtype", None)
+    if shape != () or dtype is None or not jnp.issubdtype(dtype, jnp.floating):
+        raise ValueError(
+            f"{how} must return a real floating-point scalar (e.g. the mean loss over the "
+            f"batch), but it returned shape {shape} and dtype {dtype}."
+        )
+    return out, aux
+
+
+def as_key(key: Any) -> jax.Array:
+    """``None`` -> ``PRNGKey(0)``, an int -> ``PRNGKey(int)``, a key unchanged."""
+    if key is None:
+        return jax.random.PRNGKey(0)
+    if isinstance(key, int) and not isinstance(key, bool):
+        return jax.random.PRNGKey(key)
+    return key

@@ -1,0 +1,229 @@
+"""``jaxgd.fit``: run an optimizer on a loss until a stopping rule fires, on the device."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from jaxgd.core.base import GradientTransformation, OptState, Params
+from jaxgd.train import batching, checks, loop
+from jaxgd.train.progress import ProgressSink, resolve_sink
+from jaxgd.train.result import FitResult
+
+
+def _accepts_extra_args(update: Callable) -> bool:
+    """Whether ``update`` takes ``**extra_args`` (jaxgd and optax ``...ExtraArgs``
+    transformations do; plain optax ones do not)."""
+    try:
+        parameters = inspect.signature(update).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)
+
+
+def _prepare(
+    loss_fn: Callable,
+    params: Params,
+    optimizer: GradientTransformation,
+    data: Any,
+    *,
+    batch_size: int | None,
+    max_steps: int | None,
+    num_epochs: int | None,
+    key: Any,
+    tol: Any,
+    grad_tol: Any,
+    val_data: Any,
+    patience: int | None,
+    has_aux: bool,
+    progress: bool | ProgressSink,
+    progress_every: int | None,
+    restore_best: bool,
+    opt_state: OptState | None,
+) -> tuple[loop.LoopConfig, loop.LoopInputs]:
+    """Check every input (before anything is compiled) and split them into the static
+    config and the traced inputs of :func:`jaxgd.train.loop.run`."""
+    if not (callable(getattr(optimizer, "init", None)) and callable(getattr(optimizer, "update",
+                                                                            None))):
+        raise TypeError(
+            f"optimizer must be a gradient transformation (with init and update), got "
+            f"{type(optimizer).__name__}; e.g. jaxgd.sgd(0.1)."
+        )
+    checks.check_params(params)
+    n = None if data is None else checks.check_data(data)
+    batch_size = checks.check_batch_size(batch_size, n)
+    steps_per_epoch = batching.steps_per_epoch(n or 1, batch_size)
+    max_steps = checks.check_steps(max_steps, num_epochs, steps_per_epoch)
+    checks.check_tolerance("tol", tol)
+    checks.check_tolerance("grad_tol", grad_tol)
+    checks.check_val_data(val_data, data)
+    patience = checks.check_patience(patience, val_data)
+    sink = resolve_sink(progress)
+    if progress_every is None:
+        progress_every = max(1, max_steps // 100)
+    progress_every = checks.check_positive_int("progress_every", progress_every)
+
+    batch = data
+    if batch_size is not None:
+        batch = jax.tree.map(lambda x: x[:batch_size], data)
+    checks.check_loss_fn(loss_fn, params, batch, has_aux, with_batch=data is not None)
+    if val_data is not None:
+        checks.check_loss_fn(loss_fn, params, val_data, has_aux, with_batch=True)
+
+    if opt_state is None:
+        # Outside the compiled loop: under a vmap over hyperparameters, init closes over
+        # the traced values and must run in that trace, not inside the jit.
+        opt_state = optimizer.init(params)
+
+    config = loop.LoopConfig(
+        loss_fn=loss_fn,
+        update=optimizer.update,
+        pass_extra_args=_accepts_extra_args(optimizer.update),
+        has_aux=bool(has_aux),
+        with_data=data is not None,
+        batch_size=batch_size,
+        max_steps=max_steps,
+        steps_per_epoch=steps_per_epoch,
+        restore_best=bool(restore_best),
+        sink=sink,
+        progress_every=progress_every,
+    )
+    inputs = loop.LoopInputs(
+        params=params,
+        opt_state=opt_state,
+        data=data,
+        val_data=val_data,
+        key=checks.as_key(key) if batch_size is not None else jnp.zeros((), jnp.uint32),
+        tol=-jnp.inf if tol is None else tol,
+        grad_tol=-jnp.inf if grad_tol is None else grad_tol,
+        patience=jnp.iinfo(jnp.int32).max if patience is None else patience,
+    )
+    return config, inputs
+
+
+def fit(
+    loss_fn: Callable,
+    params: Params,
+    optimizer: GradientTransformation,
+    data: Any = None,
+    *,
+    batch_size: int | None = None,
+    max_steps: int | None = None,
+    num_epochs: int | None = None,
+    key: Any = None,
+    tol: float | jax.Array | None = None,
+    grad_tol: float | jax.Array | None = None,
+    val_data: Any = None,
+    patience: int | None = None,
+    has_aux: bool = False,
+    progress: bool | ProgressSink = False,
+    progress_every: int | None = None,
+    restore_best: bool = True,
+    opt_state: OptState | None = None,
+) -> FitResult:
+    """Minimise ``loss_fn`` from ``params`` with ``optimizer``, in one compiled loop.
+
+    The loop (a ``lax.while_loop``, see :mod:`jaxgd.train.loop` for the exact step and
+    stopping rules) runs and stops on the device. ``fit`` is a pure function of its array
+    inputs: it can be called under ``jax.jit`` and ``jax.vmap``-ed over learning rates
+    (built inside the mapped function, e.g. ``jaxgd.sgd(lr)``), keys, initial params or
+    tolerances. Calling it again with the same ``loss_fn`` and ``optimizer`` objects and
+    the same sizes and options reuses the compiled program.
+
+    Data regimes (see :mod:`jaxgd.train.batching`):
+
+    * ``data=None``: the loss is ``loss_fn(params)`` (test functions, closed-over data).
+    * ``data`` a pytree of arrays sharing a leading example axis, e.g. ``(X, y)``: the
+      loss is ``loss_fn(params, batch)``, with ``batch`` like ``data``. ``batch_size=None``
+      is batch gradient descent (the whole set every step; an epoch is one step);
+      ``batch_size=1`` stochastic and ``batch_size=k`` mini-batch gradient descent, the
+      examples reshuffled every epoch from ``key``. An epoch is ``n // k`` steps; the
+      ``n % k`` examples left at the end of each permutation are dropped so shapes stay
+      static: with ``k`` dividing ``n`` every example is used exactly once per epoch,
+      otherwise at most once, the dropped ones rotating through the reshuffles.
+
+    Args:
+      loss_fn: ``loss_fn(params[, batch])`` returning a real scalar (``(loss, aux)`` with
+        ``has_aux=True``).
+      params: the initial parameters, a pytree of floating-point arrays.
+      optimizer: a gradient transformation (jaxgd or optax).
+      data: the training data, or ``None``.
+      batch_size: ``None``, or the number of examples per step, ``1 <= k <= n``.
+      max_steps: the largest number of updates (default 1000). Not with ``num_epochs``.
+      num_epochs: run ``num_epochs * steps_per_epoch`` steps instead.
+      key: PRNG key (or int seed) of the shuffling; default ``PRNGKey(0)``. Unused for
+        full-batch descent.
+      tol: stop when :math:`|f_t - f_{t-1}| \\le \\mathrm{tol}\\cdot\\max(|f_t|,
+        \\text{tiny})`, the relative change of the loss between consecutive steps.
+      grad_tol: stop when the global gradient norm :math:`\\|g_t\\|_2 \\le` ``grad_tol``.
+      val_data: validation data like ``data``; its loss ``loss_fn(params, val_data)`` is
+        evaluated at the end of every epoch and when the run stops.
+      patience: with ``val_data``, stop after ``patience`` consecutive epochs whose
+        validation loss does not improve on the best so far (early stopping).
+      has_aux: ``loss_fn`` returns ``(loss, aux)``; the aux of the last step taken is
+        returned in :attr:`FitResult.aux`.
+      progress: ``True`` for a tqdm progress bar (step, loss, steps per second; needs
+        tqdm), or a callable ``sink(step, loss)``. Fed from the compiled loop by
+        ``jax.debug.callback`` every ``progress_every`` steps and at the last step; with
+        ``False`` (the default) nothing is compiled in for it.
+      progress_every: steps between reports; default ``max(1, max_steps // 100)``.
+      restore_best: with ``val_data``, return the params (and opt state) of the best
+        validation loss rather than the last ones.
+      opt_state: resume from this optimizer state instead of ``optimizer.init(params)``.
+
+    Returns:
+      A :class:`FitResult`. ``losses`` and ``grad_norms`` have length ``max_steps``, NaN
+      after the ``num_steps`` steps taken; ``stop_reason`` is one of "max_steps", "tol",
+      "grad_tol", "patience" or "nonfinite". A non-finite loss, gradient or update stops
+      the run without applying that step, so the returned params are the last finite ones.
+
+    Raises:
+      ValueError, TypeError: on bad inputs, naming the argument, before compiling.
+
+    Example:
+      >>> import jax.numpy as jnp, jaxgd
+      >>> from jaxgd.train import fit
+      >>> res = fit(lambda p: jnp.sum((p - 3.0) ** 2), jnp.zeros(2), jaxgd.sgd(0.1),
+      ...           grad_tol=1e-4)
+      >>> res.stop_reason, bool(res.converged)
+      ('grad_tol', True)
+    """
+    config, inputs = _prepare(
+        loss_fn, params, optimizer, data, batch_size=batch_size, max_steps=max_steps,
+        num_epochs=num_epochs, key=key, tol=tol, grad_tol=grad_tol, val_data=val_data,
+        patience=patience, has_aux=has_aux, progress=progress, progress_every=progress_every,
+        restore_best=restore_best, opt_state=opt_state,
+    )
+    sink = config.sink
+    if sink is not None and hasattr(sink, "open"):
+        sink.open(config.max_steps)
+    out = loop.run(config, inputs)
+    if sink is not None and not isinstance(out.num_steps, jax.core.Tracer):
+        jax.effects_barrier()  # every report delivered before the bar is closed
+        if hasattr(sink, "close"):
+            sink.close()
+    return out
+
+
+def lower_fit(loss_fn: Callable, params: Params, optimizer: GradientTransformation,
+              data: Any = None, **kwargs: Any) -> jax.stages.Lowered:
+    """The lowered program ``fit`` would run for these arguments (same keywords), e.g. to
+    read its text with ``.as_text()`` or compile it ahead of time with ``.compile()``."""
+    config, inputs = _prepare(loss_fn, params, optimizer, data, **_with_defaults(kwargs))
+    return loop.run.lower(config, inputs)
+
+
+def _with_defaults(kwargs: dict[str, Any]) -> dict[str, Any]:
+    defaults = {
+        name: p.default
+        for name, p in inspect.signature(fit).parameters.items()
+        if p.kind is inspect.Parameter.KEYWORD_ONLY
+    }
+    unknown = sorted(set(kwargs) - set(defaults))
+    if unknown:
+        raise TypeError(f"lower_fit() got unexpected keyword argument(s) {unknown}.")
+    return {**defaults, **kwargs}
