@@ -86,14 +86,32 @@ def inject_hyperparams(
             inner = factory(**fixed, **hyperparams)
             return InjectHyperparamsState(hyperparams, inner.init(params))
 
-        def update(updates, state, params=None, **extra_args):
-            inner = factory(**fixed, **state.hyperparams)
-            updates, inner_state = inner.update(updates, state.inner_state, params, **extra_args)
-            return updates, InjectHyperparamsState(state.hyperparams, inner_state)
-
-        return GradientTransformation(init, update)
+        return GradientTransformation(init, _shared_update(factory, fixed))
 
     return make
+
+
+_UPDATES: dict = {}
+
+
+def _shared_update(factory: Callable[..., GradientTransformation], fixed: dict) -> Callable:
+    """The ``update`` of ``factory`` with these fixed arguments, one function per setting.
+
+    The values of the injected hyperparameters come from the state, so two optimizers
+    that differ only in them (``adam(1e-3)`` and ``adam(3e-4)``) share one ``update``
+    function: a jitted training step or ``jaxgd.fit`` keyed on it compiles once.
+    """
+
+    def update(updates, state, params=None, **extra_args):
+        inner = factory(**fixed, **state.hyperparams)
+        updates, inner_state = inner.update(updates, state.inner_state, params, **extra_args)
+        return updates, InjectHyperparamsState(state.hyperparams, inner_state)
+
+    try:
+        key = (factory, tuple(sorted(fixed.items())))
+        return _UPDATES.setdefault(key, update)
+    except TypeError:  # an unhashable fixed argument (e.g. a mask tree): no sharing
+        return update
 
 
 def _is_inject_state(x) -> bool:
