@@ -54,8 +54,9 @@ def momentum(learning_rate: ScalarOrSchedule, momentum=0.9) -> GradientTransform
 
 @inject_hyperparams
 def nesterov(learning_rate: ScalarOrSchedule, momentum=0.9) -> GradientTransformation:
-    """Gradient descent with Nesterov momentum (Sutskever et al., 2013);
-    ``sgd(lr, momentum, nesterov=True)``.
+    """Gradient descent with Nesterov momentum; ``sgd(lr, momentum, nesterov=True)``.
+
+    Sutskever et al., 2013, after Nesterov, 1983.
 
     .. math:: v_t = g_t + \\mu\\,v_{t-1}, \\qquad p_{t+1} = p_t - \\eta\\,(g_t + \\mu\\,v_t)
     """
