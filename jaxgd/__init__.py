@@ -43,6 +43,8 @@ from jaxgd.schedules import sgdr_schedule as sgdr_schedule
 from jaxgd.schedules import warmup_constant_schedule as warmup_constant_schedule
 from jaxgd.schedules import warmup_cosine_decay_schedule as warmup_cosine_decay_schedule
 from jaxgd.schedules import warmup_exponential_decay_schedule as warmup_exponential_decay_schedule
+from jaxgd.sweep import SweepResult as SweepResult
+from jaxgd.sweep import sweep as sweep
 from jaxgd.train import STOP_REASONS as STOP_REASONS
 from jaxgd.train import FitResult as FitResult
 from jaxgd.train import fit as fit

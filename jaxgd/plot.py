@@ -44,3 +44,37 @@ def plot_demo(rows: Sequence, path: str) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def plot_sweep(result, path: str | None = None, *, x: str | None = None):
+    """Two panels: final loss against hyperparameter ``x`` (log-log; diverged trials
+    marked with a cross at the top), and the loss curves of all trials, coloured by ``x``."""
+    plt = _pyplot()
+    x = x or next(iter(result.hyperparams))
+    values = np.asarray(result.hyperparams[x])
+    final = np.where(result.diverged, np.nan, result.final_loss)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
+    order = np.argsort(values, kind="stable")
+    left.loglog(values[order], final[order], "o-", ms=3)
+    if result.diverged.any():
+        top = np.nanmax(final) if np.isfinite(final).any() else 1.0
+        left.plot(values[result.diverged], np.full(result.diverged.sum(), top), "rx",
+                  label="diverged")
+        left.legend(fontsize="small")
+    left.set_xlabel(x)
+    left.set_ylabel("final loss")
+    left.set_title(f"final loss against {x}")
+    left.grid(True, which="major", alpha=0.3)
+    colours = plt.cm.viridis(np.linspace(0, 1, len(values)))
+    for rank, i in enumerate(order):
+        curve = result.losses[i]
+        right.semilogy(np.maximum(curve[np.isfinite(curve)], 1e-16), color=colours[rank],
+                       lw=0.8)
+    right.set_xlabel("step")
+    right.set_ylabel("loss")
+    right.set_title(f"loss curves (colour: {x}, low to high)")
+    right.grid(True, which="major", alpha=0.3)
+    fig.tight_layout()
+    if path:
+        fig.savefig(path, dpi=120)
+    return fig

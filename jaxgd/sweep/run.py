@@ -1,0 +1,140 @@
+"""``jaxgd.sweep``: many trials of :func:`jaxgd.fit` as one vmapped, sharded program."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from jaxgd.core.base import Params
+from jaxgd.sweep.result import SweepResult
+from jaxgd.sweep.trials import as_device_columns, make_trials
+from jaxgd.train import fit
+
+
+def trial_keys(seed: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """``(init_key, fit_key)`` of the trial with this seed: a separate
+    ``fit(..., key=fit_key)`` from ``init_fn(init_key)`` reproduces the trial."""
+    init_key, fit_key = jax.random.split(jax.random.PRNGKey(seed))
+    return init_key, fit_key
+
+
+def _final_loss(loss_fn, params, data, has_aux):
+    value = loss_fn(params) if data is None else loss_fn(params, data)
+    return value[0] if has_aux else value
+
+
+def _trial_program(loss_fn, factory, init_fn, fit_kwargs):
+    """The function of one trial, vmapped over the trial axis."""
+
+    def one_trial(hyperparams, seed, params, data):
+        init_key, fit_key = trial_keys(seed)
+        start = params if init_fn is None else init_fn(init_key)
+        result = fit(loss_fn, start, factory(**hyperparams), data, key=fit_key, **fit_kwargs)
+        final = _final_loss(loss_fn, result.params, data, fit_kwargs.get("has_aux", False))
+        return result, final
+
+    return jax.vmap(one_trial, in_axes=(0, 0, None, None))
+
+
+def sweep(
+    loss_fn: Callable,
+    params: Params | None,
+    optimizer: Callable,
+    *,
+    hyperparams: Mapping[str, Any],
+    mode: str = "grid",
+    seeds: int | Sequence[int] | None = None,
+    init_fn: Callable[[jax.Array], Params] | None = None,
+    data: Any = None,
+    max_parallel: int | None = None,
+    devices: Sequence[jax.Device] | None = None,
+    **fit_kwargs: Any,
+) -> SweepResult:
+    """Train many trials at once: every hyperparameter setting (and seed, and start) is a
+    lane of one ``jax.vmap`` of :func:`jaxgd.fit`, compiled once.
+
+    Compile time does not grow with the number of trials. With several devices the
+    trials are sharded over them (a 1-D mesh over the trial axis, padded when the count
+    does not divide); data and start params are replicated. Multi-host: call
+    ``jax.distributed.initialize()`` on every host first and pass ``devices=jax.devices()``
+    (all hosts' devices); every host runs the same ``sweep`` call.
+
+    A diverging trial (NaN/Inf loss) stops on its own, keeps its last finite params and
+    is flagged in :attr:`SweepResult.diverged`; the other lanes are unaffected.
+
+    Args:
+      loss_fn: as for :func:`jaxgd.fit`.
+      params: the start params shared by all trials (``None`` with ``init_fn``).
+      optimizer: an optimizer *factory*, e.g. ``jaxgd.adam``, or any function of the swept
+        arguments returning a transformation (fix the others with ``functools.partial``).
+      hyperparams: argument name -> 1-D values, e.g.
+        ``{"learning_rate": jnp.logspace(-4, 0, 64), "b1": [0.8, 0.9, 0.95]}``.
+      mode: ``"grid"`` (Cartesian product; first name varies slowest) or ``"zip"``.
+      seeds: a count ``S`` (seeds ``0..S-1``) or a list of ints; each configuration runs
+        once per seed. Trial seed ``s`` uses ``init_key, fit_key = split(PRNGKey(s))``:
+        ``fit_key`` orders the data (and is what a separate ``fit`` needs to reproduce
+        the trial), ``init_key`` goes to ``init_fn``. Default: one seed, 0.
+      init_fn: ``init_fn(key) -> params``, a different start per seed (multi-start against
+        local minima).
+      data: training data, as for :func:`jaxgd.fit`.
+      max_parallel: run at most this many trials at a time (rounded up to a multiple of
+        the device count), in chunks through the same compiled program; same results.
+      devices: the devices to shard over; default all of ``jax.devices()``.
+      **fit_kwargs: passed to :func:`jaxgd.fit` (``max_steps``, ``batch_size``, ``tol``,
+        ...). ``progress`` is not supported in sweeps.
+
+    Returns:
+      A :class:`SweepResult`.
+
+    Example:
+      >>> import jax.numpy as jnp, jaxgd
+      >>> res = jaxgd.sweep(lambda p: jnp.sum(p**2), jnp.ones(3), jaxgd.sgd,
+      ...                   hyperparams={"learning_rate": [0.01, 0.1, 0.5]}, max_steps=20)
+      >>> res.best["learning_rate"]
+      0.5
+    """
+    if (params is None) == (init_fn is None):
+        raise ValueError("give exactly one of params (a shared start) and init_fn "
+                         "(a start per seed).")
+    if fit_kwargs.get("progress"):
+        raise ValueError("progress bars are not supported inside a sweep; use progress=False.")
+    if "key" in fit_kwargs or "opt_state" in fit_kwargs:
+        raise ValueError("sweep sets each trial's key from its seed (see seeds) and builds "
+                         "its optimizer state; do not pass key or opt_state.")
+    trials = make_trials(optimizer, hyperparams, mode, seeds)
+    devices = list(devices or jax.devices())
+    chunk = trials.count if max_parallel is None else max_parallel
+    if chunk < 1:
+        raise ValueError(f"max_parallel must be a positive int, got {max_parallel}.")
+    chunk = math.ceil(min(chunk, trials.count) / len(devices)) * len(devices)
+    num_chunks = math.ceil(trials.count / chunk)
+    columns, seeds_array = as_device_columns(trials, num_chunks * chunk)
+
+    program = _trial_program(loss_fn, optimizer, init_fn, fit_kwargs)
+    if len(devices) > 1:
+        mesh = Mesh(np.array(devices), ("trials",))
+        lanes = NamedSharding(mesh, PartitionSpec("trials"))
+        replicated = NamedSharding(mesh, PartitionSpec())
+        run = jax.jit(program, in_shardings=(lanes, lanes, replicated, replicated),
+                      out_shardings=lanes)
+    else:
+        run = jax.jit(program)
+
+    outputs = []
+    for i in range(num_chunks):
+        rows = slice(i * chunk, (i + 1) * chunk)
+        outputs.append(run({n: v[rows] for n, v in columns.items()}, seeds_array[rows],
+                           params, data))
+    if num_chunks == 1:
+        results, finals = outputs[0]
+    else:
+        results, finals = jax.tree.map(lambda *xs: jnp.concatenate(xs), *outputs)
+    if num_chunks * chunk != trials.count:  # drop the padding lanes
+        results, finals = jax.tree.map(lambda x: x[: trials.count], (results, finals))
+    return SweepResult(trials=trials, fit=results, final_loss=np.asarray(finals))
