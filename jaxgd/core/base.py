@@ -55,10 +55,11 @@ def identity() -> GradientTransformation:
     return GradientTransformation(init_empty_state, update)
 
 
-def _accepts_extra_args(transform) -> bool:
-    """Whether ``transform.update`` takes ``**kwargs`` (plain optax transforms do not)."""
+def accepts_extra_args(update: Callable) -> bool:
+    """Whether an ``update`` function takes ``**extra_args`` (jaxgd's and optax's
+    ``...ExtraArgs`` transformations do; plain optax ones do not)."""
     try:
-        parameters = inspect.signature(transform.update).parameters.values()
+        parameters = inspect.signature(update).parameters.values()
     except (TypeError, ValueError):
         return False
     return any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)
@@ -81,7 +82,7 @@ def chain(*transforms) -> GradientTransformation:
                 f"chain() argument {i} is {type(t).__name__}, not a gradient transformation "
                 "(an object with init and update functions)."
             )
-    takes_extra = tuple(_accepts_extra_args(t) for t in transforms)
+    takes_extra = tuple(accepts_extra_args(t.update) for t in transforms)
 
     def init(params):
         return tuple(t.init(params) for t in transforms)
@@ -115,3 +116,7 @@ def apply_updates(params: Params, updates: Updates) -> Params:
         updates,
         is_leaf=lambda x: x is None,
     )
+
+
+def _accepts_extra_args(transform) -> bool:  # TEMP: remove once masking.py is migrated
+    return accepts_extra_args(transform.update)

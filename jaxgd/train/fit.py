@@ -9,20 +9,10 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from jaxgd.core.base import GradientTransformation, OptState, Params
+from jaxgd.core.base import GradientTransformation, OptState, Params, accepts_extra_args
 from jaxgd.train import batching, checks, loop
 from jaxgd.train.progress import ProgressSink, resolve_sink
 from jaxgd.train.result import FitResult
-
-
-def _accepts_extra_args(update: Callable) -> bool:
-    """Whether ``update`` takes ``**extra_args`` (jaxgd and optax ``...ExtraArgs``
-    transformations do; plain optax ones do not)."""
-    try:
-        parameters = inspect.signature(update).parameters.values()
-    except (TypeError, ValueError):
-        return False
-    return any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)
 
 
 def _prepare(
@@ -82,7 +72,7 @@ def _prepare(
     config = loop.LoopConfig(
         loss_fn=loss_fn,
         update=optimizer.update,
-        pass_extra_args=_accepts_extra_args(optimizer.update),
+        pass_extra_args=accepts_extra_args(optimizer.update),
         has_aux=bool(has_aux),
         with_data=data is not None,
         batch_size=batch_size,
