@@ -22,15 +22,51 @@ from jaxgd.core import checks
 from jaxgd.core.base import GradientTransformation, OptState
 
 
+@jax.tree_util.register_pytree_node_class
+class HyperparamVector:
+    """Named scalar hyperparameters held as one vector (the names are static).
+
+    One array instead of one per hyperparameter: a jitted step called from Python pays
+    its per-buffer cost once, not once per hyperparameter. Under ``jax.vmap`` the vector
+    gains the leading batch axes, ``values[..., i]`` being hyperparameter ``names[i]``.
+    """
+
+    def __init__(self, names: tuple[str, ...], values: jax.Array):
+        self.names = tuple(names)
+        self.values = values
+
+    def tree_flatten(self):
+        return (self.values,), self.names
+
+    @classmethod
+    def tree_unflatten(cls, names, children):
+        return cls(names, children[0])
+
+    def as_dict(self) -> dict[str, jax.Array]:
+        return {name: self.values[..., i] for i, name in enumerate(self.names)}
+
+    def replace(self, **new_values) -> HyperparamVector:
+        values = self.values
+        for name, value in new_values.items():
+            i = self.names.index(name)
+            value = jnp.broadcast_to(jnp.asarray(value, values.dtype), values.shape[:-1])
+            values = values.at[..., i].set(value)
+        return HyperparamVector(self.names, values)
+
+    def __repr__(self) -> str:
+        return f"HyperparamVector({self.as_dict()})"
+
+
 class InjectHyperparamsState(NamedTuple):
     """State of an optimizer whose hyperparameters live in the state.
 
     Attributes:
-      hyperparams: name -> scalar array, the values the next ``update`` uses.
+      hyperparams: the values the next ``update`` uses (read them with
+        :func:`get_hyperparams`, change them with :func:`set_hyperparams`).
       inner_state: the state of the wrapped transformation.
     """
 
-    hyperparams: dict[str, jax.Array]
+    hyperparams: HyperparamVector
     inner_state: OptState
 
 
@@ -42,10 +78,17 @@ def _is_numeric(value) -> bool:
     return False
 
 
-def _as_hyperparam(value) -> jax.Array:
+def _as_vector(names: list[str], arguments: dict) -> HyperparamVector:
     # The canonical float dtype (float32, or float64 under jax_enable_x64): the rules
     # cast their results back to each leaf's dtype, so bf16 leaves stay bf16.
-    return jnp.asarray(value, dtype=jnp.result_type(float))
+    dtype = jnp.result_type(float)
+    for name in names:
+        if jnp.ndim(arguments[name]) != 0:
+            raise ValueError(f"{name} must be a scalar, got shape {jnp.shape(arguments[name])}; "
+                             "sweep several values with jax.vmap or jaxgd.sweep instead.")
+    values = jnp.stack([jnp.asarray(arguments[n], dtype) for n in names]) if names else (
+        jnp.zeros((0,), dtype))
+    return HyperparamVector(tuple(names), values)
 
 
 def inject_hyperparams(
@@ -82,8 +125,8 @@ def inject_hyperparams(
         fixed = {name: v for name, v in arguments.items() if name not in injected}
 
         def init(params):
-            hyperparams = {name: _as_hyperparam(arguments[name]) for name in injected}
-            inner = factory(**fixed, **hyperparams)
+            hyperparams = _as_vector(injected, arguments)
+            inner = factory(**fixed, **hyperparams.as_dict())
             return InjectHyperparamsState(hyperparams, inner.init(params))
 
         return GradientTransformation(init, _shared_update(factory, fixed))
@@ -103,7 +146,7 @@ def _shared_update(factory: Callable[..., GradientTransformation], fixed: dict) 
     """
 
     def update(updates, state, params=None, **extra_args):
-        inner = factory(**fixed, **state.hyperparams)
+        inner = factory(**fixed, **state.hyperparams.as_dict())
         updates, inner_state = inner.update(updates, state.inner_state, params, **extra_args)
         return updates, InjectHyperparamsState(state.hyperparams, inner_state)
 
@@ -123,7 +166,7 @@ def get_hyperparams(opt_state: OptState) -> dict[str, jax.Array]:
     found: dict[str, jax.Array] = {}
     for node in jax.tree.leaves(opt_state, is_leaf=_is_inject_state):
         if _is_inject_state(node):
-            found.update(node.hyperparams)
+            found.update(node.hyperparams.as_dict())
     return found
 
 
@@ -156,12 +199,8 @@ def set_hyperparams(opt_state: OptState, **values: Any) -> OptState:
     def replace(node):
         if not _is_inject_state(node):
             return node
-        new = dict(node.hyperparams)
-        for name, value in values.items():
-            if name in new:
-                old = new[name]
-                new[name] = jnp.broadcast_to(jnp.asarray(value, old.dtype), old.shape)
-        return node._replace(hyperparams=new)
+        mine = {n: v for n, v in values.items() if n in node.hyperparams.names}
+        return node._replace(hyperparams=node.hyperparams.replace(**mine))
 
     return jax.tree.map(replace, opt_state, is_leaf=_is_inject_state)
 
