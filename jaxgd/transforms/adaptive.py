@@ -92,11 +92,13 @@ def scale_by_rms(
     def update(updates, state, params=None, **extra_args):
         del params, extra_args
         count = numerics.safe_increment(state.count)
-        correction = numerics.bias_correction(decay, count) if bias_correction else 1
+        correction = numerics.bias_correction(decay, count) if bias_correction else None
+        rate = 1 - decay
 
         def rule(g, nu):
-            nu = (1 - decay) * numerics.abs_sq(g) + decay * nu
-            return _rms_denominator(nu / correction, eps, eps_in_sqrt) * g, nu
+            nu = rate * numerics.abs_sq(g) + decay * nu
+            nu_hat = nu if correction is None else nu / correction
+            return _rms_denominator(nu_hat, eps, eps_in_sqrt) * g, nu
 
         updates, nu = tree.map_rule(rule, updates, state.nu, names=("nu",))
         return updates, ScaleByRmsState(count, nu)
@@ -140,13 +142,15 @@ def scale_by_stddev(
     def update(updates, state, params=None, **extra_args):
         del params, extra_args
         count = numerics.safe_increment(state.count)
-        correction = numerics.bias_correction(decay, count) if bias_correction else 1
+        correction = numerics.bias_correction(decay, count) if bias_correction else None
+        rate = 1 - decay
 
         def rule(g, mu, nu):
-            mu = (1 - decay) * g + decay * mu
-            nu = (1 - decay) * numerics.abs_sq(g) + decay * nu
-            variance = nu / correction - numerics.abs_sq(mu / correction)
-            return _rms_denominator(variance, eps, eps_in_sqrt) * g, mu, nu
+            mu = rate * g + decay * mu
+            nu = rate * numerics.abs_sq(g) + decay * nu
+            mu_hat, nu_hat = (mu, nu) if correction is None else (mu / correction,
+                                                                   nu / correction)
+            return _rms_denominator(nu_hat - numerics.abs_sq(mu_hat), eps, eps_in_sqrt) * g, mu, nu
 
         updates, mu, nu = tree.map_rule(rule, updates, state.mu, state.nu, names=("mu", "nu"))
         return updates, ScaleByStddevState(count, mu, nu)
@@ -205,11 +209,13 @@ def scale_by_adam(
         if nesterov:
             next_correction1 = numerics.bias_correction(b1, numerics.safe_increment(count))
 
+        rate1, rate2 = 1 - b1, 1 - b2
+
         def rule(g, m, v):
-            m = (1 - b1) * g + b1 * m
-            v = (1 - b2) * numerics.abs_sq(g) + b2 * v
+            m = rate1 * g + b1 * m
+            v = rate2 * numerics.abs_sq(g) + b2 * v
             if nesterov:
-                m_hat = b1 * (m / next_correction1) + (1 - b1) * (g / correction1)
+                m_hat = b1 * (m / next_correction1) + rate1 * (g / correction1)
             else:
                 m_hat = m / correction1
             return m_hat / (jnp.sqrt(v / correction2 + eps_root) + eps), m, v
