@@ -29,17 +29,45 @@ def _final_loss(loss_fn, params, data, has_aux):
     return value[0] if has_aux else value
 
 
-def _trial_program(loss_fn, factory, init_fn, fit_kwargs):
+def _trial_program(loss_fn, factory, init_fn, fit_kwargs: dict):
     """The function of one trial, vmapped over the trial axis."""
 
-    def one_trial(hyperparams, seed, params, data):
+    def one_trial(hyperparams, seed, params, data, val_data):
         init_key, fit_key = trial_keys(seed)
         start = params if init_fn is None else init_fn(init_key)
-        result = fit(loss_fn, start, factory(**hyperparams), data, key=fit_key, **fit_kwargs)
+        result = fit(loss_fn, start, factory(**hyperparams), data, key=fit_key,
+                     val_data=val_data, **fit_kwargs)
         final = _final_loss(loss_fn, result.params, data, fit_kwargs.get("has_aux", False))
         return result, final
 
-    return jax.vmap(one_trial, in_axes=(0, 0, None, None))
+    return jax.vmap(one_trial, in_axes=(0, 0, None, None, None))
+
+
+_PROGRAMS: dict = {}
+
+
+def _compiled_program(loss_fn, factory, init_fn, fit_kwargs: dict, devices: tuple):
+    """The jitted sweep program; reused by later sweeps with the same static inputs, so a
+    second sweep over other values (or other data of the same shapes) does not recompile."""
+    try:
+        key = (loss_fn, factory, init_fn, tuple(sorted(fit_kwargs.items())), devices)
+        hash(key)
+    except TypeError:  # an unhashable option: build a fresh program
+        key = None
+    if key is not None and key in _PROGRAMS:
+        return _PROGRAMS[key]
+    program = _trial_program(loss_fn, factory, init_fn, fit_kwargs)
+    if len(devices) > 1:
+        mesh = Mesh(np.array(devices), ("trials",))
+        lanes = NamedSharding(mesh, PartitionSpec("trials"))
+        replicated = NamedSharding(mesh, PartitionSpec())
+        run = jax.jit(program, in_shardings=(lanes, lanes) + (replicated,) * 3,
+                      out_shardings=lanes)
+    else:
+        run = jax.jit(program)
+    if key is not None:
+        _PROGRAMS[key] = run
+    return run
 
 
 def sweep(
@@ -116,21 +144,14 @@ def sweep(
     num_chunks = math.ceil(trials.count / chunk)
     columns, seeds_array = as_device_columns(trials, num_chunks * chunk)
 
-    program = _trial_program(loss_fn, optimizer, init_fn, fit_kwargs)
-    if len(devices) > 1:
-        mesh = Mesh(np.array(devices), ("trials",))
-        lanes = NamedSharding(mesh, PartitionSpec("trials"))
-        replicated = NamedSharding(mesh, PartitionSpec())
-        run = jax.jit(program, in_shardings=(lanes, lanes, replicated, replicated),
-                      out_shardings=lanes)
-    else:
-        run = jax.jit(program)
+    val_data = fit_kwargs.pop("val_data", None)
+    run = _compiled_program(loss_fn, optimizer, init_fn, fit_kwargs, tuple(devices))
 
     outputs = []
     for i in range(num_chunks):
         rows = slice(i * chunk, (i + 1) * chunk)
         outputs.append(run({n: v[rows] for n, v in columns.items()}, seeds_array[rows],
-                           params, data))
+                           params, data, val_data))
     if num_chunks == 1:
         results, finals = outputs[0]
     else:
