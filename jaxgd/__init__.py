@@ -26,6 +26,7 @@ from jaxgd.optimizers.adaptive import adagrad as adagrad
 from jaxgd.optimizers.adaptive import adam as adam
 from jaxgd.optimizers.adaptive import rmsprop as rmsprop
 from jaxgd.optimizers.catalog import OPTIMIZERS as OPTIMIZERS
+from jaxgd.optimizers.second_order import newton as newton
 from jaxgd.optimizers.sgd import momentum as momentum
 from jaxgd.optimizers.sgd import nesterov as nesterov
 from jaxgd.optimizers.sgd import sgd as sgd
@@ -59,12 +60,29 @@ from jaxgd.transforms.adaptive import scale_by_rms as scale_by_rms
 from jaxgd.transforms.adaptive import scale_by_stddev as scale_by_stddev
 from jaxgd.transforms.clipping import clip as clip
 from jaxgd.transforms.clipping import clip_by_global_norm as clip_by_global_norm
+from jaxgd.transforms.linesearch import BacktrackingInfo as BacktrackingInfo
+from jaxgd.transforms.linesearch import (
+    ScaleByBacktrackingLinesearchState as ScaleByBacktrackingLinesearchState,
+)
+from jaxgd.transforms.linesearch import (
+    scale_by_backtracking_linesearch as scale_by_backtracking_linesearch,
+)
+from jaxgd.transforms.masking import MaskedNode as MaskedNode
+from jaxgd.transforms.masking import MaskedState as MaskedState
+from jaxgd.transforms.masking import PartitionState as PartitionState
+from jaxgd.transforms.masking import masked as masked
+from jaxgd.transforms.masking import partition as partition
 from jaxgd.transforms.momentum import TraceState as TraceState
 from jaxgd.transforms.momentum import trace as trace
+from jaxgd.transforms.newton import scale_by_newton as scale_by_newton
 from jaxgd.transforms.scaling import ScaleByScheduleState as ScaleByScheduleState
 from jaxgd.transforms.scaling import scale as scale
 from jaxgd.transforms.scaling import scale_by_learning_rate as scale_by_learning_rate
 from jaxgd.transforms.scaling import scale_by_schedule as scale_by_schedule
 from jaxgd.transforms.weight_decay import add_decayed_weights as add_decayed_weights
+from jaxgd.transforms.wrappers import AccumulateGradientsState as AccumulateGradientsState
+from jaxgd.transforms.wrappers import ApplyIfFiniteState as ApplyIfFiniteState
+from jaxgd.transforms.wrappers import accumulate_gradients as accumulate_gradients
+from jaxgd.transforms.wrappers import apply_if_finite as apply_if_finite
 
 __version__ = "0.1.0"

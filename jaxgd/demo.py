@@ -16,9 +16,9 @@ from jaxgd.train import fit
 # step budgets below; each is a little inside the best value's stable side.
 LEARNING_RATES: dict[str, dict[str, float]] = {
     "rosenbrock": {"sgd": 1.5e-3, "momentum": 2e-3, "nesterov": 1e-3, "adagrad": 0.5,
-                   "rmsprop": 1e-3, "adam": 5e-2},
+                   "rmsprop": 1e-3, "adam": 5e-2, "newton": 1.0},
     "quadratic": {"sgd": 1.5e-3, "momentum": 1e-3, "nesterov": 1e-3, "adagrad": 0.5,
-                  "rmsprop": 5e-4, "adam": 1.5e-3},
+                  "rmsprop": 5e-4, "adam": 1.5e-3, "newton": 1.0},
 }
 
 

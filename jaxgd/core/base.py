@@ -116,7 +116,3 @@ def apply_updates(params: Params, updates: Updates) -> Params:
         updates,
         is_leaf=lambda x: x is None,
     )
-
-
-def _accepts_extra_args(transform) -> bool:  # TEMP: remove once masking.py is migrated
-    return accepts_extra_args(transform.update)

@@ -71,6 +71,8 @@ BY_NAME: dict[str, Callable[[str, object], None]] = {
     "weight_decay": non_negative,
     "max_norm": positive,
     "max_delta": non_negative,
+    "damping": non_negative,
+    "cg_tol": non_negative,
 }
 
 

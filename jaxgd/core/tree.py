@@ -11,7 +11,8 @@ import jax.numpy as jnp
 from jaxgd.core.numerics import abs_sq
 
 
-def _describe(structure) -> str:
+def describe_structure(structure) -> str:
+    """A tree structure as text, cut to 400 characters for error messages."""
     text = str(structure)
     return text if len(text) <= 400 else text[:400] + "..."
 
@@ -22,8 +23,8 @@ def check_same_structure(a: Any, b: Any, name_a: str, name_b: str) -> None:
     if structure_a != structure_b:
         raise ValueError(
             f"{name_a} and {name_b} must have the same tree structure, but\n"
-            f"  {name_a}: {_describe(structure_a)}\n"
-            f"  {name_b}: {_describe(structure_b)}"
+            f"  {name_a}: {describe_structure(structure_a)}\n"
+            f"  {name_b}: {describe_structure(structure_b)}"
         )
 
 

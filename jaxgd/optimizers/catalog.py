@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 from jaxgd.core.base import GradientTransformation
 from jaxgd.optimizers.adaptive import adagrad, adam, rmsprop
+from jaxgd.optimizers.second_order import newton
 from jaxgd.optimizers.sgd import momentum, nesterov, sgd
 
 OPTIMIZERS: dict[str, Callable[..., GradientTransformation]] = {
@@ -17,4 +18,5 @@ OPTIMIZERS: dict[str, Callable[..., GradientTransformation]] = {
     "adagrad": adagrad,
     "rmsprop": rmsprop,
     "adam": adam,
+    "newton": newton,  # its update needs value_fn=, which jaxgd.fit passes
 }

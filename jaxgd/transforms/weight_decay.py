@@ -9,19 +9,7 @@ import jax
 
 from jaxgd.core import checks, tree
 from jaxgd.core.base import GradientTransformation, init_empty_state
-
-
-def _resolve_mask(mask, params):
-    mask_tree = mask(params) if callable(mask) else mask
-    try:
-        jax.tree.map(lambda *_: None, mask_tree, params)
-    except ValueError as err:
-        raise ValueError(
-            "mask must have the structure of params (or a prefix of it), but\n"
-            f"  mask:   {jax.tree.structure(mask_tree)}\n"
-            f"  params: {jax.tree.structure(params)}"
-        ) from err
-    return mask_tree
+from jaxgd.transforms.masking import masked
 
 
 def add_decayed_weights(weight_decay=0.0, mask: Any | Callable[[Any], Any] = None):
@@ -45,17 +33,9 @@ def add_decayed_weights(weight_decay=0.0, mask: Any | Callable[[Any], Any] = Non
                 "add_decayed_weights needs params: call update(updates, state, params)."
             )
         tree.check_same_structure(updates, params, "updates", "params")
+        decayed = jax.tree.map(lambda g, p: (g + weight_decay * p).astype(g.dtype), updates,
+                               params)
+        return decayed, state
 
-        def decay(g, p):
-            return (g + weight_decay * p).astype(g.dtype)
-
-        if mask is None:
-            return jax.tree.map(decay, updates, params), state
-
-        def decay_subtree(marked, g, p):
-            return jax.tree.map(decay, g, p) if marked else g
-
-        mask_tree = _resolve_mask(mask, params)
-        return jax.tree.map(decay_subtree, mask_tree, updates, params), state
-
-    return GradientTransformation(init_empty_state, update)
+    decay = GradientTransformation(init_empty_state, update)
+    return decay if mask is None else masked(decay, mask)
