@@ -1,0 +1,80 @@
+"""NovoGrad: Adam-like steps with one second-moment scalar per layer."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from jaxgd.core import checks, numerics, tree
+from jaxgd.core.base import GradientTransformation, Updates
+
+
+class ScaleByNovogradState(NamedTuple):
+    """Step count, the momentum :math:`m` (per coordinate) and :math:`v` (one per leaf)."""
+
+    count: jax.Array
+    mu: Updates
+    nu: Updates
+
+
+def scale_by_novograd(
+    b1=0.9, b2=0.25, eps=1e-8, eps_root=0.0, weight_decay=0.0
+) -> GradientTransformation:
+    """NovoGrad scaling (Ginsburg et al., 2019): layer-wise normalised gradients with momentum.
+
+    For each leaf (layer) :math:`\\ell`:
+
+    .. math::
+       v_t = \\beta_2 v_{t-1} + (1 - \\beta_2)\\,\\|g_t\\|^2, \\qquad
+       m_t = \\beta_1 m_{t-1} + \\frac{g_t}{\\sqrt{v_t + \\epsilon_{root}} + \\epsilon}
+             + \\lambda\\,p_t, \\qquad u_t = m_t
+
+    initialised at the first step with :math:`v_1 = \\|g_1\\|^2` and
+    :math:`m_1 = g_1 / (\\sqrt{v_1 + \\epsilon_{root}} + \\epsilon) + \\lambda p_1` (no
+    zero-initialisation bias to correct). The norm is the Frobenius norm of the whole leaf,
+    so :math:`v` costs one scalar per layer instead of one number per weight.
+
+    Args:
+      b1: :math:`\\beta_1 \\in [0, 1)`, the momentum.
+      b2: :math:`\\beta_2 \\in [0, 1)`, the decay of the squared-norm average.
+      eps: :math:`\\epsilon \\ge 0`, outside the square root.
+      eps_root: :math:`\\epsilon_{root} \\ge 0`, inside it.
+      weight_decay: :math:`\\lambda \\ge 0` (needs ``params`` in ``update``).
+
+    Reference:
+      Ginsburg et al., `Stochastic Gradient Methods with Layer-wise Adaptive Moments for
+      Training of Deep Networks <https://arxiv.org/abs/1905.11286>`_, 2019.
+    """
+    checks.decay_rate("b1", b1)
+    checks.decay_rate("b2", b2)
+    checks.non_negative("eps", eps)
+    checks.non_negative("eps_root", eps_root)
+    checks.non_negative("weight_decay", weight_decay)
+
+    def init(params):
+        tree.check_float_params(params)
+        nu = jax.tree.map(lambda p: jnp.zeros([], jnp.result_type(p)), params)
+        return ScaleByNovogradState(numerics.zero_count(), tree.zeros_like(params), nu)
+
+    def update(updates, state, params=None, **extra_args):
+        del extra_args
+        if params is None:
+            raise ValueError("scale_by_novograd needs params: call update(updates, state, params).")
+        count = numerics.safe_increment(state.count)
+        first = count == 1
+
+        def rule(g, m, v, p):
+            squared_norm = jnp.sum(numerics.abs_sq(g))
+            v = jnp.where(first, squared_norm, (1 - b2) * squared_norm + b2 * v)
+            # m starts at 0, so m_1 is the first normalised gradient without a branch.
+            m = b1 * m + g / (jnp.sqrt(v + eps_root) + eps) + weight_decay * p
+            return m, m, v, p
+
+        updates, mu, nu, _ = tree.map_rule(
+            rule, updates, state.mu, state.nu, params, names=("mu", "nu", "params")
+        )
+        return updates, ScaleByNovogradState(count, mu, nu)
+
+    return GradientTransformation(init, update)
