@@ -22,10 +22,33 @@ from jaxgd.core.hyperparams import hyperparam_names as hyperparam_names
 from jaxgd.core.hyperparams import inject_hyperparams as inject_hyperparams
 from jaxgd.core.hyperparams import set_hyperparams as set_hyperparams
 from jaxgd.core.tree import global_norm as global_norm
+from jaxgd.optimizers.adam_family import adabelief as adabelief
+from jaxgd.optimizers.adam_family import adadelta as adadelta
+from jaxgd.optimizers.adam_family import adamax as adamax
+from jaxgd.optimizers.adam_family import adamaxw as adamaxw
+from jaxgd.optimizers.adam_family import adamw as adamw
+from jaxgd.optimizers.adam_family import amsgrad as amsgrad
+from jaxgd.optimizers.adam_family import lion as lion
+from jaxgd.optimizers.adam_family import nadam as nadam
+from jaxgd.optimizers.adam_family import nadamw as nadamw
+from jaxgd.optimizers.adam_family import radam as radam
+from jaxgd.optimizers.adam_family import yogi as yogi
 from jaxgd.optimizers.adaptive import adagrad as adagrad
 from jaxgd.optimizers.adaptive import adam as adam
 from jaxgd.optimizers.adaptive import rmsprop as rmsprop
 from jaxgd.optimizers.catalog import OPTIMIZERS as OPTIMIZERS
+from jaxgd.optimizers.first_order import noisy_sgd as noisy_sgd
+from jaxgd.optimizers.first_order import optimistic_gradient_descent as optimistic_gradient_descent
+from jaxgd.optimizers.first_order import polyak_sgd as polyak_sgd
+from jaxgd.optimizers.first_order import rprop as rprop
+from jaxgd.optimizers.first_order import sign_sgd as sign_sgd
+from jaxgd.optimizers.layerwise import fromage as fromage
+from jaxgd.optimizers.layerwise import lamb as lamb
+from jaxgd.optimizers.layerwise import lars as lars
+from jaxgd.optimizers.layerwise import novograd as novograd
+from jaxgd.optimizers.memory_efficient import adafactor as adafactor
+from jaxgd.optimizers.memory_efficient import sm3 as sm3
+from jaxgd.optimizers.quasi_newton import lbfgs as lbfgs
 from jaxgd.optimizers.second_order import newton as newton
 from jaxgd.optimizers.sgd import momentum as momentum
 from jaxgd.optimizers.sgd import nesterov as nesterov
@@ -50,6 +73,8 @@ from jaxgd.train import STOP_REASONS as STOP_REASONS
 from jaxgd.train import FitResult as FitResult
 from jaxgd.train import fit as fit
 from jaxgd.train import lower_fit as lower_fit
+from jaxgd.transforms.adadelta import ScaleByAdaDeltaState as ScaleByAdaDeltaState
+from jaxgd.transforms.adadelta import scale_by_adadelta as scale_by_adadelta
 from jaxgd.transforms.adaptive import ScaleByAdagradState as ScaleByAdagradState
 from jaxgd.transforms.adaptive import ScaleByAdamState as ScaleByAdamState
 from jaxgd.transforms.adaptive import ScaleByRmsState as ScaleByRmsState
@@ -58,8 +83,16 @@ from jaxgd.transforms.adaptive import scale_by_adagrad as scale_by_adagrad
 from jaxgd.transforms.adaptive import scale_by_adam as scale_by_adam
 from jaxgd.transforms.adaptive import scale_by_rms as scale_by_rms
 from jaxgd.transforms.adaptive import scale_by_stddev as scale_by_stddev
+from jaxgd.transforms.block_rms import clip_by_block_rms as clip_by_block_rms
+from jaxgd.transforms.block_rms import scale_by_param_block_rms as scale_by_param_block_rms
 from jaxgd.transforms.clipping import clip as clip
 from jaxgd.transforms.clipping import clip_by_global_norm as clip_by_global_norm
+from jaxgd.transforms.ema import EmaState as EmaState
+from jaxgd.transforms.ema import ema as ema
+from jaxgd.transforms.factored import FactoredState as FactoredState
+from jaxgd.transforms.factored import scale_by_factored_rms as scale_by_factored_rms
+from jaxgd.transforms.lbfgs import ScaleByLBFGSState as ScaleByLBFGSState
+from jaxgd.transforms.lbfgs import scale_by_lbfgs as scale_by_lbfgs
 from jaxgd.transforms.linesearch import BacktrackingInfo as BacktrackingInfo
 from jaxgd.transforms.linesearch import (
     ScaleByBacktrackingLinesearchState as ScaleByBacktrackingLinesearchState,
@@ -67,18 +100,42 @@ from jaxgd.transforms.linesearch import (
 from jaxgd.transforms.linesearch import (
     scale_by_backtracking_linesearch as scale_by_backtracking_linesearch,
 )
+from jaxgd.transforms.lion import ScaleByLionState as ScaleByLionState
+from jaxgd.transforms.lion import scale_by_lion as scale_by_lion
 from jaxgd.transforms.masking import MaskedNode as MaskedNode
 from jaxgd.transforms.masking import MaskedState as MaskedState
 from jaxgd.transforms.masking import PartitionState as PartitionState
 from jaxgd.transforms.masking import masked as masked
 from jaxgd.transforms.masking import partition as partition
+from jaxgd.transforms.moments import ScaleByAmsgradState as ScaleByAmsgradState
+from jaxgd.transforms.moments import ScaleByBeliefState as ScaleByBeliefState
+from jaxgd.transforms.moments import scale_by_adamax as scale_by_adamax
+from jaxgd.transforms.moments import scale_by_amsgrad as scale_by_amsgrad
+from jaxgd.transforms.moments import scale_by_belief as scale_by_belief
+from jaxgd.transforms.moments import scale_by_radam as scale_by_radam
+from jaxgd.transforms.moments import scale_by_yogi as scale_by_yogi
 from jaxgd.transforms.momentum import TraceState as TraceState
 from jaxgd.transforms.momentum import trace as trace
 from jaxgd.transforms.newton import scale_by_newton as scale_by_newton
+from jaxgd.transforms.noise import AddNoiseState as AddNoiseState
+from jaxgd.transforms.noise import add_noise as add_noise
+from jaxgd.transforms.novograd import ScaleByNovogradState as ScaleByNovogradState
+from jaxgd.transforms.novograd import scale_by_novograd as scale_by_novograd
+from jaxgd.transforms.optimistic import (
+    ScaleByOptimisticGradientState as ScaleByOptimisticGradientState,
+)
+from jaxgd.transforms.optimistic import scale_by_optimistic_gradient as scale_by_optimistic_gradient
+from jaxgd.transforms.polyak import scale_by_polyak as scale_by_polyak
+from jaxgd.transforms.rprop import ScaleByRpropState as ScaleByRpropState
+from jaxgd.transforms.rprop import scale_by_rprop as scale_by_rprop
 from jaxgd.transforms.scaling import ScaleByScheduleState as ScaleByScheduleState
 from jaxgd.transforms.scaling import scale as scale
 from jaxgd.transforms.scaling import scale_by_learning_rate as scale_by_learning_rate
 from jaxgd.transforms.scaling import scale_by_schedule as scale_by_schedule
+from jaxgd.transforms.sign import scale_by_sign as scale_by_sign
+from jaxgd.transforms.sm3 import ScaleBySM3State as ScaleBySM3State
+from jaxgd.transforms.sm3 import scale_by_sm3 as scale_by_sm3
+from jaxgd.transforms.trust_ratio import scale_by_trust_ratio as scale_by_trust_ratio
 from jaxgd.transforms.weight_decay import add_decayed_weights as add_decayed_weights
 from jaxgd.transforms.wrappers import AccumulateGradientsState as AccumulateGradientsState
 from jaxgd.transforms.wrappers import ApplyIfFiniteState as ApplyIfFiniteState

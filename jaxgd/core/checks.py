@@ -73,6 +73,23 @@ BY_NAME: dict[str, Callable[[str, object], None]] = {
     "max_delta": non_negative,
     "damping": non_negative,
     "cg_tol": non_negative,
+    "rho": decay_rate,
+    "threshold": finite,
+    "smooth_beta": positive,
+    "eta_minus": positive,
+    "eta_plus": positive,
+    "clipping_threshold": positive,
+    "eta": non_negative,
+    "gamma": non_negative,
+    "min_norm": non_negative,
+    "min_step_size": non_negative,
+    "max_step_size": non_negative,
+    "max_learning_rate": non_negative,
+    "weight_decay_rate": non_negative,
+    "trust_coefficient": finite,
+    "f_min": finite,
+    "alpha": finite,
+    "beta": finite,
 }
 
 

@@ -7,7 +7,30 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from jaxgd.core.base import GradientTransformation
+from jaxgd.optimizers.adam_family import (
+    adabelief,
+    adadelta,
+    adamax,
+    adamaxw,
+    adamw,
+    amsgrad,
+    lion,
+    nadam,
+    nadamw,
+    radam,
+    yogi,
+)
 from jaxgd.optimizers.adaptive import adagrad, adam, rmsprop
+from jaxgd.optimizers.first_order import (
+    noisy_sgd,
+    optimistic_gradient_descent,
+    polyak_sgd,
+    rprop,
+    sign_sgd,
+)
+from jaxgd.optimizers.layerwise import fromage, lamb, lars, novograd
+from jaxgd.optimizers.memory_efficient import adafactor, sm3
+from jaxgd.optimizers.quasi_newton import lbfgs
 from jaxgd.optimizers.second_order import newton
 from jaxgd.optimizers.sgd import momentum, nesterov, sgd
 
@@ -18,5 +41,30 @@ OPTIMIZERS: dict[str, Callable[..., GradientTransformation]] = {
     "adagrad": adagrad,
     "rmsprop": rmsprop,
     "adam": adam,
-    "newton": newton,  # its update needs value_fn=, which jaxgd.fit passes
+    "adamw": adamw,
+    "nadam": nadam,
+    "nadamw": nadamw,
+    "amsgrad": amsgrad,
+    "adamax": adamax,
+    "adamaxw": adamaxw,
+    "radam": radam,
+    "adabelief": adabelief,
+    "yogi": yogi,
+    "lion": lion,
+    "adadelta": adadelta,
+    "lamb": lamb,
+    "lars": lars,
+    "novograd": novograd,
+    "fromage": fromage,
+    "adafactor": adafactor,
+    "sm3": sm3,
+    "noisy_sgd": noisy_sgd,
+    "sign_sgd": sign_sgd,
+    "rprop": rprop,
+    "optimistic_gradient_descent": optimistic_gradient_descent,
+    # These read extra arguments that jaxgd.fit passes: value (polyak_sgd),
+    # value_fn (lbfgs's line search, newton).
+    "polyak_sgd": polyak_sgd,
+    "lbfgs": lbfgs,
+    "newton": newton,
 }
