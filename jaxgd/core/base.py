@@ -39,6 +39,24 @@ class EmptyState(NamedTuple):
     """The state of a stateless transformation."""
 
 
+def flatten_invariant(transform: GradientTransformation) -> GradientTransformation:
+    """Mark ``transform`` as flatten-invariant: it gives the same updates on a tree and
+    on its leaves concatenated into one vector (true of elementwise rules and of global
+    norms; false of per-leaf norms, per-leaf shapes or per-leaf random keys).
+
+    :func:`jaxgd.fit` may then hold the parameters as one flat vector, which makes each
+    step's cost independent of the number of leaves. The mark is an attribute of the
+    ``update`` function; :func:`chain` and :func:`jaxgd.inject_hyperparams` carry it.
+    """
+    transform.update.flatten_invariant = True
+    return transform
+
+
+def is_flatten_invariant(transform: GradientTransformation) -> bool:
+    """Whether ``transform`` was marked with :func:`flatten_invariant`."""
+    return getattr(transform.update, "flatten_invariant", False)
+
+
 def init_empty_state(params) -> EmptyState:
     """The ``init`` of every stateless transformation."""
     del params
@@ -52,7 +70,7 @@ def identity() -> GradientTransformation:
         del params, extra_args
         return updates, state
 
-    return GradientTransformation(init_empty_state, update)
+    return flatten_invariant(GradientTransformation(init_empty_state, update))
 
 
 def accepts_extra_args(update: Callable) -> bool:
@@ -100,7 +118,8 @@ def chain(*transforms) -> GradientTransformation:
             new_state.append(s)
         return updates, tuple(new_state)
 
-    return GradientTransformation(init, update)
+    chained = GradientTransformation(init, update)
+    return flatten_invariant(chained) if all(map(is_flatten_invariant, transforms)) else chained
 
 
 def apply_updates(params: Params, updates: Updates) -> Params:

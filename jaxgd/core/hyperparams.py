@@ -19,7 +19,12 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxgd.core import checks
-from jaxgd.core.base import GradientTransformation, OptState
+from jaxgd.core.base import (
+    GradientTransformation,
+    OptState,
+    flatten_invariant,
+    is_flatten_invariant,
+)
 
 
 @jax.tree_util.register_pytree_node_class
@@ -118,7 +123,7 @@ def inject_hyperparams(
         # trace), then build once so the building blocks' own checks run before tracing.
         for name, value in arguments.items():
             checks.check_by_name(name, value)
-        factory(**arguments)
+        built = factory(**arguments)
         injected = [
             name for name, v in arguments.items() if name not in static_args and _is_numeric(v)
         ]
@@ -129,7 +134,8 @@ def inject_hyperparams(
             inner = factory(**fixed, **hyperparams.as_dict())
             return InjectHyperparamsState(hyperparams, inner.init(params))
 
-        return GradientTransformation(init, _shared_update(factory, fixed))
+        made = GradientTransformation(init, _shared_update(factory, fixed))
+        return flatten_invariant(made) if is_flatten_invariant(built) else made
 
     return make
 

@@ -10,7 +10,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxgd.core.base import GradientTransformation, OptState, Params, accepts_extra_args
-from jaxgd.train import batching, checks, loop
+from jaxgd.train import batching, checks, flat, loop
 from jaxgd.train.progress import ProgressSink, resolve_sink
 from jaxgd.train.result import FitResult
 
@@ -34,9 +34,11 @@ def _prepare(
     progress_every: int | None,
     restore_best: bool,
     opt_state: OptState | None,
-) -> tuple[loop.LoopConfig, loop.LoopInputs]:
-    """Check every input (before anything is compiled) and split them into the static
-    config and the traced inputs of :func:`jaxgd.train.loop.run`."""
+    flat_params: bool | None,
+) -> tuple[loop.LoopConfig, loop.LoopInputs, Callable]:
+    """Check every input (before anything is compiled), split them into the static
+    config and the traced inputs of :func:`jaxgd.train.loop.run`, and return the function
+    that brings the loop's result back to the caller's parameter layout."""
     if not (callable(getattr(optimizer, "init", None)) and callable(getattr(optimizer, "update",
                                                                             None))):
         raise TypeError(
@@ -63,6 +65,16 @@ def _prepare(
     checks.check_loss_fn(loss_fn, params, batch, has_aux, with_batch=data is not None)
     if val_data is not None:
         checks.check_loss_fn(loss_fn, params, val_data, has_aux, with_batch=True)
+
+    layout = template = None
+    if flat.should_flatten(params, optimizer, flat_params):
+        layout = flat.FlatLayout.of(params)
+        template = jax.eval_shape(optimizer.init, params)  # the per-leaf state's layout
+        flat_params_ = layout.ravel(params)
+        if opt_state is not None:
+            opt_state = layout.map_state(opt_state, jax.eval_shape(optimizer.init,
+                                                                   flat_params_), to_flat=True)
+        params, loss_fn = flat_params_, flat.flat_loss(loss_fn, layout, data is not None)
 
     if opt_state is None:
         # Outside the compiled loop: under a vmap over hyperparameters, init closes over
@@ -92,7 +104,14 @@ def _prepare(
         grad_tol=-jnp.inf if grad_tol is None else grad_tol,
         patience=jnp.iinfo(jnp.int32).max if patience is None else patience,
     )
-    return config, inputs
+
+    def restore_layout(out: FitResult) -> FitResult:
+        if layout is None:
+            return out
+        return out._replace(params=layout.unravel(out.params),
+                            opt_state=layout.map_state(out.opt_state, template, to_flat=False))
+
+    return config, inputs, restore_layout
 
 
 def fit(
@@ -114,6 +133,7 @@ def fit(
     progress_every: int | None = None,
     restore_best: bool = True,
     opt_state: OptState | None = None,
+    flat_params: bool | None = None,
 ) -> FitResult:
     """Minimise ``loss_fn`` from ``params`` with ``optimizer``, in one compiled loop.
 
@@ -164,6 +184,10 @@ def fit(
       restore_best: with ``val_data``, return the params (and opt state) of the best
         validation loss rather than the last ones.
       opt_state: resume from this optimizer state instead of ``optimizer.init(params)``.
+      flat_params: hold the parameters as one flat vector inside the loop (the many-leaf
+        fast path, :mod:`jaxgd.train.flat`): ``None`` decides by a measured rule
+        (flatten-invariant optimizer, several leaves of one dtype), ``True`` / ``False``
+        force it. The returned params and state have the caller's layout either way.
 
     Returns:
       A :class:`FitResult`. ``losses`` and ``grad_norms`` have length ``max_steps``, NaN
@@ -182,16 +206,16 @@ def fit(
       >>> res.stop_reason, bool(res.converged)
       ('grad_tol', True)
     """
-    config, inputs = _prepare(
+    config, inputs, restore_layout = _prepare(
         loss_fn, params, optimizer, data, batch_size=batch_size, max_steps=max_steps,
         num_epochs=num_epochs, key=key, tol=tol, grad_tol=grad_tol, val_data=val_data,
         patience=patience, has_aux=has_aux, progress=progress, progress_every=progress_every,
-        restore_best=restore_best, opt_state=opt_state,
+        restore_best=restore_best, opt_state=opt_state, flat_params=flat_params,
     )
     sink = config.sink
     if sink is not None and hasattr(sink, "open"):
         sink.open(config.max_steps)
-    out = loop.run(config, inputs)
+    out = restore_layout(loop.run(config, inputs))
     if sink is not None and not isinstance(out.num_steps, jax.core.Tracer):
         jax.effects_barrier()  # every report delivered before the bar is closed
         if hasattr(sink, "close"):
@@ -203,7 +227,7 @@ def lower_fit(loss_fn: Callable, params: Params, optimizer: GradientTransformati
               data: Any = None, **kwargs: Any) -> jax.stages.Lowered:
     """The lowered program ``fit`` would run for these arguments (same keywords), e.g. to
     read its text with ``.as_text()`` or compile it ahead of time with ``.compile()``."""
-    config, inputs = _prepare(loss_fn, params, optimizer, data, **_with_defaults(kwargs))
+    config, inputs, _ = _prepare(loss_fn, params, optimizer, data, **_with_defaults(kwargs))
     return loop.run.lower(config, inputs)
 
 

@@ -7,7 +7,7 @@ from typing import NamedTuple
 import jax.numpy as jnp
 
 from jaxgd.core import checks, numerics, tree
-from jaxgd.core.base import GradientTransformation, Updates
+from jaxgd.core.base import GradientTransformation, Updates, flatten_invariant
 
 
 class ScaleByAdaDeltaState(NamedTuple):
@@ -56,4 +56,4 @@ def scale_by_adadelta(rho=0.9, eps=1e-6) -> GradientTransformation:
         )
         return updates, ScaleByAdaDeltaState(e_g, e_x)
 
-    return GradientTransformation(init, update)
+    return flatten_invariant(GradientTransformation(init, update))

@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxgd.core import checks, numerics, tree
-from jaxgd.core.base import GradientTransformation, Updates
+from jaxgd.core.base import GradientTransformation, Updates, flatten_invariant
 
 
 class ScaleByAdagradState(NamedTuple):
@@ -44,7 +44,7 @@ def scale_by_adagrad(initial_accumulator_value=0.1, eps=1e-7) -> GradientTransfo
         updates, acc = tree.map_rule(rule, updates, state.sum_of_squares, names=("sum_of_squares",))
         return updates, ScaleByAdagradState(acc)
 
-    return GradientTransformation(init, update)
+    return flatten_invariant(GradientTransformation(init, update))
 
 
 class ScaleByRmsState(NamedTuple):
@@ -103,7 +103,7 @@ def scale_by_rms(
         updates, nu = tree.map_rule(rule, updates, state.nu, names=("nu",))
         return updates, ScaleByRmsState(count, nu)
 
-    return GradientTransformation(init, update)
+    return flatten_invariant(GradientTransformation(init, update))
 
 
 class ScaleByStddevState(NamedTuple):
@@ -155,7 +155,7 @@ def scale_by_stddev(
         updates, mu, nu = tree.map_rule(rule, updates, state.mu, state.nu, names=("mu", "nu"))
         return updates, ScaleByStddevState(count, mu, nu)
 
-    return GradientTransformation(init, update)
+    return flatten_invariant(GradientTransformation(init, update))
 
 
 class ScaleByAdamState(NamedTuple):
@@ -223,4 +223,4 @@ def scale_by_adam(
         updates, mu, nu = tree.map_rule(rule, updates, state.mu, state.nu, names=("mu", "nu"))
         return updates, ScaleByAdamState(count, mu, nu)
 
-    return GradientTransformation(init, update)
+    return flatten_invariant(GradientTransformation(init, update))

@@ -6,7 +6,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxgd.core import checks, tree
-from jaxgd.core.base import GradientTransformation, init_empty_state
+from jaxgd.core.base import GradientTransformation, flatten_invariant, init_empty_state
 
 
 def clip(max_delta) -> GradientTransformation:
@@ -21,7 +21,7 @@ def clip(max_delta) -> GradientTransformation:
         del params, extra_args
         return jax.tree.map(lambda g: jnp.clip(g, -max_delta, max_delta), updates), state
 
-    return GradientTransformation(init_empty_state, update)
+    return flatten_invariant(GradientTransformation(init_empty_state, update))
 
 
 def clip_by_global_norm(max_norm) -> GradientTransformation:
@@ -46,4 +46,4 @@ def clip_by_global_norm(max_norm) -> GradientTransformation:
 
         return jax.tree.map(rescale, updates), state
 
-    return GradientTransformation(init_empty_state, update)
+    return flatten_invariant(GradientTransformation(init_empty_state, update))

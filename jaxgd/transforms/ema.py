@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxgd.core import checks, numerics, tree
-from jaxgd.core.base import GradientTransformation, Updates
+from jaxgd.core.base import GradientTransformation, Updates, flatten_invariant
 
 
 class EmaState(NamedTuple):
@@ -51,4 +51,4 @@ def ema(decay, debias: bool = True, accumulator_dtype=None) -> GradientTransform
         updates, average = tree.map_rule(rule, updates, state.ema, names=("ema",))
         return updates, EmaState(count, average)
 
-    return GradientTransformation(init, update)
+    return flatten_invariant(GradientTransformation(init, update))

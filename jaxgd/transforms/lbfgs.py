@@ -10,7 +10,7 @@ import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
 from jaxgd.core import numerics, tree
-from jaxgd.core.base import GradientTransformation
+from jaxgd.core.base import GradientTransformation, flatten_invariant
 
 
 class ScaleByLBFGSState(NamedTuple):
@@ -157,4 +157,4 @@ def scale_by_lbfgs(memory_size: int = 10, scale_init_precond: bool = True):
         )
         return unravel(direction), new_state
 
-    return GradientTransformation(init, update)
+    return flatten_invariant(GradientTransformation(init, update))

@@ -11,7 +11,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxgd.core import checks, tree
-from jaxgd.core.base import GradientTransformation, Updates
+from jaxgd.core.base import GradientTransformation, Updates, flatten_invariant
 
 # Extra arguments that the solvers consume themselves and never forward to ``value_fn``.
 _RESERVED = frozenset({"value", "grad", "value_fn"})
@@ -234,4 +234,4 @@ def scale_by_backtracking_linesearch(
         info = BacktrackingInfo(count, error)
         return scaled, ScaleByBacktrackingLinesearchState(t, new_value, new_grad, info)
 
-    return GradientTransformation(init, update)
+    return flatten_invariant(GradientTransformation(init, update))

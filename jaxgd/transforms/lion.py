@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxgd.core import checks, numerics, tree
-from jaxgd.core.base import GradientTransformation, Updates
+from jaxgd.core.base import GradientTransformation, Updates, flatten_invariant
 
 LionMode = Literal["hard", "smooth", "refined"]
 _LION_MODES = ("hard", "smooth", "refined")
@@ -67,4 +67,4 @@ def scale_by_lion(
         updates, mu = tree.map_rule(rule, updates, state.mu, names=("mu",))
         return updates, ScaleByLionState(numerics.safe_increment(state.count), mu)
 
-    return GradientTransformation(init, update)
+    return flatten_invariant(GradientTransformation(init, update))

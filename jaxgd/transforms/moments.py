@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxgd.core import checks, numerics, tree
-from jaxgd.core.base import GradientTransformation, Updates
+from jaxgd.core.base import GradientTransformation, Updates, flatten_invariant
 from jaxgd.transforms.adaptive import ScaleByAdamState
 
 
@@ -98,7 +98,7 @@ def scale_by_amsgrad(
         )
         return updates, ScaleByAmsgradState(count, mu, nu, nu_max)
 
-    return GradientTransformation(init, update)
+    return flatten_invariant(GradientTransformation(init, update))
 
 
 def scale_by_adamax(b1=0.9, b2=0.999, eps=1e-8) -> GradientTransformation:
@@ -133,7 +133,7 @@ def scale_by_adamax(b1=0.9, b2=0.999, eps=1e-8) -> GradientTransformation:
         updates, mu, nu = tree.map_rule(rule, updates, state.mu, state.nu, names=("mu", "nu"))
         return updates, ScaleByAdamState(count, mu, nu)
 
-    return GradientTransformation(_zero_moments, update)
+    return flatten_invariant(GradientTransformation(_zero_moments, update))
 
 
 class ScaleByBeliefState(NamedTuple):
@@ -187,7 +187,7 @@ def scale_by_belief(
         updates, mu, nu = tree.map_rule(rule, updates, state.mu, state.nu, names=("mu", "nu"))
         return updates, ScaleByBeliefState(count, mu, nu)
 
-    return GradientTransformation(init, update)
+    return flatten_invariant(GradientTransformation(init, update))
 
 
 def scale_by_yogi(
@@ -234,7 +234,7 @@ def scale_by_yogi(
         updates, mu, nu = tree.map_rule(rule, updates, state.mu, state.nu, names=("mu", "nu"))
         return updates, ScaleByAdamState(count, mu, nu)
 
-    return GradientTransformation(init, update)
+    return flatten_invariant(GradientTransformation(init, update))
 
 
 def _shrink(y: jax.Array) -> jax.Array:
@@ -330,4 +330,4 @@ def scale_by_radam(
         updates, mu, nu = tree.map_rule(rule, updates, state.mu, state.nu, names=("mu", "nu"))
         return updates, ScaleByAdamState(count, mu, nu)
 
-    return GradientTransformation(_zero_moments, update)
+    return flatten_invariant(GradientTransformation(_zero_moments, update))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from jaxgd.core import checks, tree
-from jaxgd.core.base import GradientTransformation, Updates
+from jaxgd.core.base import GradientTransformation, Updates, flatten_invariant
 
 
 class TraceState(NamedTuple):
@@ -40,4 +40,4 @@ def trace(decay=0.9, nesterov: bool = False) -> GradientTransformation:
         updates, velocity = tree.map_rule(rule, updates, state.trace, names=("trace",))
         return updates, TraceState(velocity)
 
-    return GradientTransformation(init, update)
+    return flatten_invariant(GradientTransformation(init, update))

@@ -7,7 +7,7 @@ import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
 from jaxgd.core import checks, tree
-from jaxgd.core.base import GradientTransformation, init_empty_state
+from jaxgd.core.base import GradientTransformation, flatten_invariant, init_empty_state
 from jaxgd.transforms.linesearch import bind_value_fn
 
 SOLVERS = ("cg", "dense")
@@ -92,4 +92,4 @@ def scale_by_newton(
             return _dense_solve(loss, params, updates, damping), state
         return _cg_solve(loss, params, updates, damping, cg_maxiter, cg_tol), state
 
-    return GradientTransformation(init_empty_state, update)
+    return flatten_invariant(GradientTransformation(init_empty_state, update))

@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxgd.core import checks, tree
-from jaxgd.core.base import GradientTransformation, Updates
+from jaxgd.core.base import GradientTransformation, Updates, flatten_invariant
 
 
 class ScaleByOptimisticGradientState(NamedTuple):
@@ -52,4 +52,4 @@ def scale_by_optimistic_gradient(alpha=1.0, beta=1.0) -> GradientTransformation:
         )
         return updates, ScaleByOptimisticGradientState(jnp.array(False), previous)
 
-    return GradientTransformation(init, update)
+    return flatten_invariant(GradientTransformation(init, update))

@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxgd.core import checks, tree
-from jaxgd.core.base import GradientTransformation, init_empty_state
+from jaxgd.core.base import GradientTransformation, flatten_invariant, init_empty_state
 
 PolyakVariant = Literal["sps", "sps+"]
 _VARIANTS = ("sps", "sps+")
@@ -63,4 +63,4 @@ def scale_by_polyak(
         )
         return jax.tree.map(lambda g: (step * g).astype(g.dtype), updates), state
 
-    return GradientTransformation(init_empty_state, update)
+    return flatten_invariant(GradientTransformation(init_empty_state, update))

@@ -7,7 +7,7 @@ from typing import NamedTuple
 import jax.numpy as jnp
 
 from jaxgd.core import checks, tree
-from jaxgd.core.base import GradientTransformation, Updates
+from jaxgd.core.base import GradientTransformation, Updates, flatten_invariant
 
 
 class ScaleByRpropState(NamedTuple):
@@ -75,4 +75,4 @@ def scale_by_rprop(
         )
         return updates, ScaleByRpropState(step_sizes, prev)
 
-    return GradientTransformation(init, update)
+    return flatten_invariant(GradientTransformation(init, update))

@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxgd.core import checks, numerics
-from jaxgd.core.base import GradientTransformation, init_empty_state
+from jaxgd.core.base import GradientTransformation, flatten_invariant, init_empty_state
 
 ScalarOrSchedule = float | jax.Array | Callable[[jax.Array], jax.Array]
 
@@ -26,7 +26,7 @@ def scale(step_size) -> GradientTransformation:
         del params, extra_args
         return jax.tree.map(lambda g: (step_size * g).astype(g.dtype), updates), state
 
-    return GradientTransformation(init_empty_state, update)
+    return flatten_invariant(GradientTransformation(init_empty_state, update))
 
 
 class ScaleByScheduleState(NamedTuple):
@@ -49,7 +49,7 @@ def scale_by_schedule(step_size_fn: Callable[[jax.Array], jax.Array]) -> Gradien
         updates = jax.tree.map(lambda g: jnp.asarray(step_size, g.dtype) * g, updates)
         return updates, ScaleByScheduleState(numerics.safe_increment(state.count))
 
-    return GradientTransformation(init, update)
+    return flatten_invariant(GradientTransformation(init, update))
 
 
 def scale_by_learning_rate(learning_rate: ScalarOrSchedule, *, flip_sign: bool = True):

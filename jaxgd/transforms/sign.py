@@ -5,7 +5,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from jaxgd.core.base import GradientTransformation, init_empty_state
+from jaxgd.core.base import GradientTransformation, flatten_invariant, init_empty_state
 
 
 def scale_by_sign() -> GradientTransformation:
@@ -21,4 +21,4 @@ def scale_by_sign() -> GradientTransformation:
         del params, extra_args
         return jax.tree.map(jnp.sign, updates), state
 
-    return GradientTransformation(init_empty_state, update)
+    return flatten_invariant(GradientTransformation(init_empty_state, update))

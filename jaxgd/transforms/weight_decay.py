@@ -8,7 +8,7 @@ from typing import Any
 import jax
 
 from jaxgd.core import checks, tree
-from jaxgd.core.base import GradientTransformation, init_empty_state
+from jaxgd.core.base import GradientTransformation, flatten_invariant, init_empty_state
 from jaxgd.transforms.masking import masked
 
 
@@ -37,5 +37,5 @@ def add_decayed_weights(weight_decay=0.0, mask: Any | Callable[[Any], Any] = Non
                                params)
         return decayed, state
 
-    decay = GradientTransformation(init_empty_state, update)
+    decay = flatten_invariant(GradientTransformation(init_empty_state, update))
     return decay if mask is None else masked(decay, mask)

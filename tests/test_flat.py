@@ -1,0 +1,112 @@
+"""The many-leaf fast path: fit holds the params flat, with the per-leaf path's numbers."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from conftest import nested_params
+
+import jaxgd
+from jaxgd.core.base import is_flatten_invariant
+from jaxgd.train import flat
+
+TARGET = nested_params(key=1)
+CURVATURE = jax.tree.map(lambda t: 0.5 + 1.5 * jnp.abs(jnp.cos(10 * t)), TARGET)
+
+
+def loss_fn(params):
+    """A separable, well-conditioned quadratic on a nested tree, minimum 0 at TARGET."""
+    terms = jax.tree.map(lambda p, t, d: 0.5 * jnp.sum(d * (p - t) ** 2), params, TARGET,
+                         CURVATURE)
+    return sum(jax.tree.leaves(terms))
+
+
+SETTINGS = {"lbfgs": (None,), "adadelta": (None,), "adafactor": (None,), "newton": (1.0,),
+            "polyak_sgd": (1.0,), "sign_sgd": (0.01,), "sm3": (0.5,), "lars": (0.5,)}
+
+
+def _numeric(x):
+    return jax.random.key_data(x) if jnp.issubdtype(x.dtype, jax.dtypes.prng_key) else x
+
+
+def build(name):
+    return jaxgd.OPTIMIZERS[name](*SETTINGS.get(name, (0.05,)))
+
+
+@pytest.mark.parametrize("name", sorted(jaxgd.OPTIMIZERS))
+def test_fit_with_flat_params_equals_the_per_leaf_fit(name):
+    """In float64: with FMA, XLA rounds a*b+c differently for different vector widths
+    (a 1000-element leaf vs one long vector), a float32 ulp per step; float64 keeps that
+    at 1e-16 so rel 1e-6 tests the fast path itself, elementwise."""
+    with jax.enable_x64(True):
+        optimizer = build(name)
+        start = jax.tree.map(lambda x: jnp.asarray(x, jnp.float64), nested_params(key=0))
+        per_leaf = jaxgd.fit(loss_fn, start, optimizer, max_steps=20, flat_params=False)
+        auto = jaxgd.fit(loss_fn, start, optimizer, max_steps=20)
+    assert auto.losses.dtype == jnp.float64
+    assert flat.should_flatten(start, optimizer, None) == is_flatten_invariant(optimizer)
+    assert jax.tree.structure(auto.params) == jax.tree.structure(start)
+    assert jax.tree.structure(auto.opt_state) == jax.tree.structure(per_leaf.opt_state)
+    for a, b in zip(jax.tree.leaves((auto.params, auto.opt_state)),
+                    jax.tree.leaves((per_leaf.params, per_leaf.opt_state)), strict=True):
+        assert a.shape == b.shape and a.dtype == b.dtype
+        np.testing.assert_allclose(_numeric(a), _numeric(b), rtol=1e-6, atol=1e-12)
+    np.testing.assert_allclose(auto.losses, per_leaf.losses, rtol=1e-6)
+    assert int(auto.num_steps) == int(per_leaf.num_steps) > 0
+
+
+def test_flat_params_true_refuses_optimizers_that_flattening_would_change():
+    with pytest.raises(ValueError, match="flat_params=True needs a flatten-invariant optimizer"):
+        jaxgd.fit(loss_fn, nested_params(), jaxgd.lamb(1e-3), max_steps=2, flat_params=True)
+    assert not is_flatten_invariant(jaxgd.chain(jaxgd.adam(1e-3), jaxgd.scale_by_trust_ratio()))
+    assert not is_flatten_invariant(jaxgd.add_decayed_weights(1e-4, mask=lambda p: p))
+
+
+def test_mixed_dtypes_stay_per_leaf_and_are_refused_when_forced():
+    params = {"a": jnp.ones(3), "b": jnp.ones(2, jnp.bfloat16)}
+    assert not flat.should_flatten(params, jaxgd.adam(1e-3), None)
+    with pytest.raises(ValueError, match="share one dtype"):
+        jaxgd.fit(lambda p: jnp.sum(p["a"] ** 2) + jnp.sum(p["b"] ** 2).astype(jnp.float32),
+                  params, jaxgd.adam(1e-3), max_steps=2, flat_params=True)
+
+
+def test_single_leaf_params_are_left_alone():
+    assert not flat.should_flatten(jnp.ones(5), jaxgd.adam(1e-3), None)
+
+
+def test_resuming_a_flat_run_from_its_state_continues_the_same_run():
+    optimizer = jaxgd.adam(0.05)
+    start = nested_params(key=0)
+    whole = jaxgd.fit(loss_fn, start, optimizer, max_steps=20)
+    half = jaxgd.fit(loss_fn, start, optimizer, max_steps=10)
+    rest = jaxgd.fit(loss_fn, half.params, optimizer, max_steps=10, opt_state=half.opt_state)
+    for a, b in zip(jax.tree.leaves(rest.params), jax.tree.leaves(whole.params), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-6)
+    np.testing.assert_allclose(rest.losses, whole.losses[10:], rtol=1e-6)
+
+
+def test_loss_sees_the_callers_tree_and_data_batches():
+    seen = []
+
+    def loss(params, batch):
+        seen.append(jax.tree.structure(params))
+        return jnp.mean((batch[0] @ params["w"] + params["b"] - batch[1]) ** 2)
+
+    problem = jaxgd.problems.linear_regression(num_examples=64, num_features=3)
+    res = jaxgd.fit(loss, problem.init_params, jaxgd.sgd(0.1), problem.data, batch_size=16,
+                    max_steps=5)
+    assert all(s == jax.tree.structure(problem.init_params) for s in seen)
+    assert set(res.params) == {"w", "b"}
+
+
+def test_flat_layout_round_trips_states_of_nested_optimizers():
+    params = nested_params()
+    optimizer = jaxgd.chain(jaxgd.clip_by_global_norm(1.0), jaxgd.adam(1e-3))
+    layout = flat.FlatLayout.of(params)
+    state = optimizer.init(params)
+    flat_state = layout.map_state(state, optimizer.init(layout.ravel(params)), to_flat=True)
+    assert all(x.ndim <= 1 for x in jax.tree.leaves(flat_state))
+    back = layout.map_state(flat_state, state, to_flat=False)
+    assert jax.tree.structure(back) == jax.tree.structure(state)
+    for a, b in zip(jax.tree.leaves(back), jax.tree.leaves(state), strict=True):
+        np.testing.assert_array_equal(a, b)
