@@ -25,12 +25,18 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _show_default(name: str, default) -> str:
+    if default is inspect.Parameter.empty:
+        return name
+    shown = repr(default)
+    return f"{name}={shown if len(shown) <= 24 else '<' + type(default).__name__ + '>'}"
+
+
 def _cmd_list(args: argparse.Namespace) -> int:
     del args
     for name, factory in OPTIMIZERS.items():
         arguments = ", ".join(
-            name if default is inspect.Parameter.empty else f"{name}={default!r}"
-            for name, default in hyperparam_names(factory).items()
+            _show_default(arg, default) for arg, default in hyperparam_names(factory).items()
         )
         summary = (factory.__doc__ or "").strip().splitlines()[0]
         print(f"{name}({arguments})\n    {summary}")

@@ -39,7 +39,7 @@ def plot_demo(rows: Sequence, path: str) -> None:
     fig, axes = plt.subplots(1, len(problem_names), figsize=(6 * len(problem_names), 4.5))
     for ax, problem in zip(np.atleast_1d(axes), problem_names, strict=True):
         chosen = [r for r in rows if r.problem == problem]
-        loss_curves({f"{r.variant} (lr={r.learning_rate:g})": r.losses for r in chosen}, ax,
+        loss_curves({r.variant: r.losses for r in chosen}, ax,
                     ylabel="loss - min", title=problem)
     fig.tight_layout()
     fig.savefig(path, dpi=120)

@@ -11,8 +11,9 @@ def test_list_names_every_optimizer_with_its_hyperparameters(capsys):
     assert cli.main(["list"]) == 0
     out = capsys.readouterr().out
     for name in jaxgd.OPTIMIZERS:
-        assert f"\n{name}(learning_rate" in "\n" + out
-    assert "b2=0.999" in out
+        assert f"\n{name}(" in "\n" + out
+    assert "adam(learning_rate, b1=0.9, b2=0.999" in out
+    assert "linesearch=<GradientTransformation>" in out  # lbfgs's default, shown briefly
 
 
 def test_demo_prints_a_row_per_problem_and_variant(capsys):
