@@ -52,7 +52,7 @@ def plot_sweep(result, path: str | None = None, *, x: str | None = None):
     plt = _pyplot()
     x = x or next(iter(result.hyperparams))
     values = np.asarray(result.hyperparams[x])
-    final = np.where(result.diverged, np.nan, result.final_loss)
+    final = np.where(result.diverged, np.nan, np.maximum(result.final_loss, 1e-16))
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
     order = np.argsort(values, kind="stable")
     left.loglog(values[order], final[order], "o-", ms=3)
