@@ -58,6 +58,17 @@ def learning_rate(value) -> None:
         non_negative("learning_rate", value)
 
 
+def adam_moments(b1, b2, eps, eps_root) -> None:
+    """The arguments of Adam-like scalings: two rates in [0, 1), ``eps_root >= 0``, and
+    ``eps > 0`` unless ``eps_root > 0`` keeps the square root away from zero."""
+    decay_rate("b1", b1)
+    decay_rate("b2", b2)
+    non_negative("eps_root", eps_root)
+    root = concrete(eps_root)
+    if root is None or not np.all(root > 0):
+        positive("eps", eps)
+
+
 BY_NAME: dict[str, Callable[[str, object], None]] = {
     "learning_rate": lambda _, v: learning_rate(v),
     "b1": decay_rate,

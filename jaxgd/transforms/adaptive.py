@@ -6,7 +6,6 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from jaxgd.core import checks, numerics, tree
 from jaxgd.core.base import GradientTransformation, Updates, flatten_invariant
@@ -188,13 +187,7 @@ def scale_by_adam(
       eps_root: :math:`\\epsilon_{root} \\ge 0`, inside the square root.
       nesterov: use Nesterov momentum (NAdam).
     """
-    checks.decay_rate("b1", b1)
-    checks.decay_rate("b2", b2)
-    checks.non_negative("eps_root", eps_root)
-    # eps = 0 divides by zero at a zero gradient unless eps_root keeps sqrt(v) away from 0.
-    root = checks.concrete(eps_root)
-    if root is None or not np.all(root > 0):
-        checks.positive("eps", eps)
+    checks.adam_moments(b1, b2, eps, eps_root)
 
     def init(params):
         return ScaleByAdamState(

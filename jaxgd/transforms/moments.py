@@ -10,21 +10,10 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from jaxgd.core import checks, numerics, tree
 from jaxgd.core.base import GradientTransformation, Updates, flatten_invariant
 from jaxgd.transforms.adaptive import ScaleByAdamState
-
-
-def _check_moment_args(b1, b2, eps, eps_root) -> None:
-    checks.decay_rate("b1", b1)
-    checks.decay_rate("b2", b2)
-    checks.non_negative("eps_root", eps_root)
-    # eps = 0 divides by zero at a zero gradient unless eps_root keeps the root away from 0.
-    root = checks.concrete(eps_root)
-    if root is None or not np.all(root > 0):
-        checks.positive("eps", eps)
 
 
 def _zero_moments(params) -> ScaleByAdamState:
@@ -75,7 +64,7 @@ def scale_by_amsgrad(
       bias_correction_mu: debias :math:`m_t`.
       bias_correction_nu: debias :math:`v_t` before taking the maximum.
     """
-    _check_moment_args(b1, b2, eps, eps_root)
+    checks.adam_moments(b1, b2, eps, eps_root)
 
     def init(params):
         zeros = tree.zeros_like(params)
@@ -166,7 +155,7 @@ def scale_by_belief(
         the paper: 0). Keep it > 0 to differentiate through the update.
       nesterov: Nesterov momentum.
     """
-    _check_moment_args(b1, b2, eps, eps_root)
+    checks.adam_moments(b1, b2, eps, eps_root)
 
     def init(params):
         return ScaleByBeliefState(*_zero_moments(params))
@@ -212,7 +201,7 @@ def scale_by_yogi(
       eps_root: :math:`\\epsilon_{root} \\ge 0`, inside the square root.
       initial_accumulator_value: :math:`m_0 = v_0 \\ge 0`.
     """
-    _check_moment_args(b1, b2, eps, eps_root)
+    checks.adam_moments(b1, b2, eps, eps_root)
     checks.non_negative("initial_accumulator_value", initial_accumulator_value)
 
     def init(params):
@@ -309,7 +298,7 @@ def scale_by_radam(
       threshold: rectify once :math:`\\rho_t` reaches it (5, as in PyTorch; the paper: 4).
       nesterov: Nesterov momentum.
     """
-    _check_moment_args(b1, b2, eps, eps_root)
+    checks.adam_moments(b1, b2, eps, eps_root)
     checks.finite("threshold", threshold)
 
     def update(updates, state, params=None, **extra_args):
