@@ -91,8 +91,11 @@ def _as_vector(names: list[str], arguments: dict) -> HyperparamVector:
         if jnp.ndim(arguments[name]) != 0:
             raise ValueError(f"{name} must be a scalar, got shape {jnp.shape(arguments[name])}; "
                              "sweep several values with jax.vmap or jaxgd.sweep instead.")
-    values = jnp.stack([jnp.asarray(arguments[n], dtype) for n in names]) if names else (
-        jnp.zeros((0,), dtype))
+    given = [arguments[n] for n in names]
+    if any(isinstance(v, jax.core.Tracer) for v in given):
+        values = jnp.stack([jnp.asarray(v, dtype) for v in given])
+    else:  # one host-to-device transfer rather than one per hyperparameter
+        values = jnp.asarray(np.asarray(given, dtype=dtype).reshape(len(given)))
     return HyperparamVector(tuple(names), values)
 
 
@@ -130,9 +133,10 @@ def inject_hyperparams(
         fixed = {name: v for name, v in arguments.items() if name not in injected}
 
         def init(params):
-            hyperparams = _as_vector(injected, arguments)
-            inner = factory(**fixed, **hyperparams.as_dict())
-            return InjectHyperparamsState(hyperparams, inner.init(params))
+            # The inner state's layout does not depend on the values: build it from the
+            # arguments as given rather than reading them back from the vector.
+            inner_state = factory(**arguments).init(params)
+            return InjectHyperparamsState(_as_vector(injected, arguments), inner_state)
 
         made = GradientTransformation(init, _shared_update(factory, fixed))
         return flatten_invariant(made) if is_flatten_invariant(built) else made
