@@ -152,11 +152,33 @@ def _check_arity(loss_fn: Callable, with_batch: bool) -> None:
         ) from None
 
 
+_CHECKED: dict = {}
+
+
 def check_loss_fn(
     loss_fn: Callable, params: Any, batch: Any, has_aux: bool, with_batch: bool
 ) -> tuple[jax.ShapeDtypeStruct, Any]:
     """Check the calling convention and output of ``loss_fn`` with ``jax.eval_shape``
-    (nothing is computed); return the shapes of the loss and of the auxiliary output."""
+    (nothing is computed); return the shapes of the loss and of the auxiliary output.
+
+    A check that passed is remembered for the same loss function and input shapes, so
+    repeated ``fit`` calls do not trace the loss again before running."""
+    try:
+        key = (loss_fn, has_aux, with_batch, jax.tree.structure((params, batch)),
+               tuple((jnp.shape(x), jnp.result_type(x)) for x in jax.tree.leaves((params,
+                                                                                  batch))))
+        hash(key)
+    except TypeError:
+        key = None
+    if key is not None and key in _CHECKED:
+        return _CHECKED[key]
+    result = _check_loss_fn(loss_fn, params, batch, has_aux, with_batch)
+    if key is not None:
+        _CHECKED[key] = result
+    return result
+
+
+def _check_loss_fn(loss_fn, params, batch, has_aux, with_batch):
     if not callable(loss_fn):
         raise TypeError(f"loss_fn must be callable, got {type(loss_fn).__name__}.")
     _check_arity(loss_fn, with_batch)

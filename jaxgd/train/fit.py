@@ -69,7 +69,7 @@ def _prepare(
     layout = template = None
     if flat.should_flatten(params, optimizer, flat_params):
         layout = flat.FlatLayout.of(params)
-        template = jax.eval_shape(optimizer.init, params)  # the per-leaf state's layout
+        template = flat.state_template(optimizer, params, layout)
         flat_params_ = layout.ravel(params)
         if opt_state is not None:
             opt_state = layout.map_state(opt_state, jax.eval_shape(optimizer.init,
@@ -108,8 +108,8 @@ def _prepare(
     def restore_layout(out: FitResult) -> FitResult:
         if layout is None:
             return out
-        return out._replace(params=layout.unravel(out.params),
-                            opt_state=layout.map_state(out.opt_state, template, to_flat=False))
+        params, opt_state = flat.restorer(layout, template)(out.params, out.opt_state)
+        return out._replace(params=params, opt_state=opt_state)
 
     return config, inputs, restore_layout
 

@@ -100,6 +100,28 @@ def should_flatten(params, optimizer: GradientTransformation, flat_params: bool 
 
 
 _FLAT_LOSSES: dict = {}
+_TEMPLATES: dict = {}
+_RESTORERS: dict = {}
+
+
+def state_template(optimizer: GradientTransformation, params, layout: FlatLayout):
+    """The shapes of ``optimizer.init(params)`` in the per-leaf layout, remembered per
+    optimizer setting (its shared ``update``) and layout."""
+    key = (optimizer.update, layout)
+    if key not in _TEMPLATES:
+        _TEMPLATES[key] = jax.eval_shape(optimizer.init, params)
+    return _TEMPLATES[key]
+
+
+def restorer(layout: FlatLayout, template) -> Callable:
+    """``(flat_params, flat_state) -> (params, state)`` in the caller's layout, as one
+    compiled program (rather than a dispatch per leaf)."""
+    key = (layout, jax.tree.structure(template),
+           tuple((x.shape, x.dtype) for x in jax.tree.leaves(template)))
+    if key not in _RESTORERS:
+        _RESTORERS[key] = jax.jit(lambda params, state: (
+            layout.unravel(params), layout.map_state(state, template, to_flat=False)))
+    return _RESTORERS[key]
 
 
 def flat_loss(loss_fn: Callable, layout: FlatLayout, with_data: bool) -> Callable:
