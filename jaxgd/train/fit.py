@@ -93,6 +93,7 @@ def _prepare(
         restore_best=bool(restore_best),
         sink=sink,
         progress_every=progress_every,
+        early_stopping=tol is not None or grad_tol is not None or val_data is not None,
     )
     inputs = loop.LoopInputs(
         params=params,

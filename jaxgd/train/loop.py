@@ -56,6 +56,7 @@ class LoopConfig(NamedTuple):
     restore_best: bool
     sink: ProgressSink | None
     progress_every: int
+    early_stopping: bool = True  # tol, grad_tol or validation in use: a while_loop
 
 
 class LoopInputs(NamedTuple):
@@ -152,14 +153,15 @@ def _batch(cfg: LoopConfig, inputs: LoopInputs, c: _Carry) -> tuple[Any, jax.Arr
     return batching.take_batch(inputs.data, permutation, index, cfg.batch_size), permutation
 
 
-def _body(cfg: LoopConfig, inputs: LoopInputs, c: _Carry) -> _Carry:
-    t = c.step
+def _step(cfg: LoopConfig, inputs: LoopInputs, c: _Carry) -> tuple[_Carry, jax.Array, jax.Array]:
+    """One step from carry ``c``: the new carry (histories untouched) and this step's
+    entries of the loss and gradient-norm histories (NaN for a step not applied)."""
     batch, permutation = _batch(cfg, inputs, c)
     (loss, aux), grads = jax.value_and_grad(
         lambda p: _loss(cfg, p, batch), has_aux=True
     )(c.params)
-    loss = loss.astype(c.losses.dtype)
-    grad_norm = global_norm(grads).astype(c.losses.dtype)
+    loss = loss.astype(c.prev_loss.dtype)
+    grad_norm = global_norm(grads).astype(c.prev_loss.dtype)
     extra = {}
     if cfg.pass_extra_args:  # for optimizers that use them (line searches, Polyak steps)
         extra = {"value": loss, "grad": grads, "value_fn": lambda p: _loss(cfg, p, batch)[0]}
@@ -167,7 +169,7 @@ def _body(cfg: LoopConfig, inputs: LoopInputs, c: _Carry) -> _Carry:
     new_params = apply_updates(c.params, updates)
 
     finite = jnp.isfinite(loss) & _all_finite(grads) & _all_finite(new_params)
-    step = t + finite.astype(jnp.int32)
+    step = c.step + finite.astype(jnp.int32)
     params = _select(finite, new_params, c.params)
     opt_state = _select(finite, new_opt_state, c.opt_state)
     tiny = jnp.finfo(loss.dtype).tiny
@@ -214,18 +216,32 @@ def _body(cfg: LoopConfig, inputs: LoopInputs, c: _Carry) -> _Carry:
             report, lambda: jax.debug.callback(callback, report, step, loss), lambda: None
         )
 
-    return _Carry(
+    carry = c._replace(
         step=step,
         params=params,
         opt_state=opt_state,
         permutation=permutation,
         prev_loss=loss,
-        losses=c.losses.at[t].set(jnp.where(finite, loss, jnp.nan)),
-        grad_norms=c.grad_norms.at[t].set(jnp.where(finite, grad_norm, jnp.nan)),
         code=code,
         aux=_select(finite, aux, c.aux) if cfg.has_aux else None,
         val=val,
     )
+    return carry, jnp.where(finite, loss, jnp.nan), jnp.where(finite, grad_norm, jnp.nan)
+
+
+def _while_body(cfg: LoopConfig, inputs: LoopInputs, c: _Carry) -> _Carry:
+    new, loss, grad_norm = _step(cfg, inputs, c)
+    return new._replace(losses=c.losses.at[c.step].set(loss),
+                        grad_norms=c.grad_norms.at[c.step].set(grad_norm))
+
+
+def _scan_body(cfg: LoopConfig, inputs: LoopInputs, c: _Carry, _) -> tuple[_Carry, tuple]:
+    # Only "nonfinite" can end a run before its last step here; once it has, later
+    # iterations change nothing and record NaN.
+    running = c.code == result.RUNNING
+    new, loss, grad_norm = _step(cfg, inputs, c)
+    return _select(running, new, c), (jnp.where(running, loss, jnp.nan),
+                                      jnp.where(running, grad_norm, jnp.nan))
 
 
 def _run(cfg: LoopConfig, inputs: LoopInputs) -> result.FitResult:
@@ -240,11 +256,19 @@ def _run(cfg: LoopConfig, inputs: LoopInputs) -> result.FitResult:
         grad_tol=jnp.asarray(inputs.grad_tol, loss_spec.dtype),
         patience=jnp.asarray(inputs.patience, jnp.int32),
     )
-    carry = jax.lax.while_loop(
-        lambda c: c.code == result.RUNNING,
-        functools.partial(_body, cfg, inputs),
-        _first_carry(cfg, inputs, loss_spec.dtype, aux_spec),
-    )
+    first = _first_carry(cfg, inputs, loss_spec.dtype, aux_spec)
+    if cfg.early_stopping:
+        carry = jax.lax.while_loop(
+            lambda c: c.code == result.RUNNING, functools.partial(_while_body, cfg, inputs), first
+        )
+    else:
+        # A fixed number of steps: a scan that emits the histories rather than carrying
+        # them, so that under vmap no step selects every lane's whole history.
+        carry, (losses, grad_norms) = jax.lax.scan(
+            functools.partial(_scan_body, cfg, inputs),
+            first._replace(losses=None, grad_norms=None), length=cfg.max_steps,
+        )
+        carry = carry._replace(losses=losses, grad_norms=grad_norms)
     params, opt_state, val = carry.params, carry.opt_state, carry.val
     if val is not None and cfg.restore_best:
         params, opt_state = val.best_params, val.best_opt_state
