@@ -133,10 +133,8 @@ def inject_hyperparams(
         fixed = {name: v for name, v in arguments.items() if name not in injected}
 
         def init(params):
-            # The inner state's layout does not depend on the values: build it from the
-            # arguments as given rather than reading them back from the vector.
-            inner_state = factory(**arguments).init(params)
-            return InjectHyperparamsState(_as_vector(injected, arguments), inner_state)
+            # ``built`` has these very values: its state is the one to start from.
+            return InjectHyperparamsState(_as_vector(injected, arguments), built.init(params))
 
         made = GradientTransformation(init, _shared_update(factory, fixed))
         return flatten_invariant(made) if is_flatten_invariant(built) else made
