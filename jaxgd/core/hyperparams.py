@@ -25,6 +25,7 @@ from jaxgd.core.base import (
     flatten_invariant,
     is_flatten_invariant,
 )
+from jaxgd.core.cache import BoundedCache
 
 
 @jax.tree_util.register_pytree_node_class
@@ -142,7 +143,7 @@ def inject_hyperparams(
     return make
 
 
-_UPDATES: dict = {}
+_UPDATES = BoundedCache()
 
 
 def _shared_update(factory: Callable[..., GradientTransformation], fixed: dict) -> Callable:
@@ -158,11 +159,7 @@ def _shared_update(factory: Callable[..., GradientTransformation], fixed: dict) 
         updates, inner_state = inner.update(updates, state.inner_state, params, **extra_args)
         return updates, InjectHyperparamsState(state.hyperparams, inner_state)
 
-    try:
-        key = (factory, tuple(sorted(fixed.items())))
-        return _UPDATES.setdefault(key, update)
-    except TypeError:  # an unhashable fixed argument (e.g. a mask tree): no sharing
-        return update
+    return _UPDATES.get((factory, tuple(sorted(fixed.items()))), lambda: update)
 
 
 def _is_inject_state(x) -> bool:

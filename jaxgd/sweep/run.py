@@ -12,6 +12,7 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from jaxgd.core.base import Params
+from jaxgd.core.cache import BoundedCache
 from jaxgd.sweep.result import SweepResult
 from jaxgd.sweep.trials import as_device_columns, make_trials
 from jaxgd.train import fit
@@ -43,31 +44,24 @@ def _trial_program(loss_fn, factory, init_fn, fit_kwargs: dict):
     return jax.vmap(one_trial, in_axes=(0, 0, None, None, None))
 
 
-_PROGRAMS: dict = {}
+_PROGRAMS = BoundedCache(32)
 
 
 def _compiled_program(loss_fn, factory, init_fn, fit_kwargs: dict, devices: tuple):
     """The jitted sweep program; reused by later sweeps with the same static inputs, so a
     second sweep over other values (or other data of the same shapes) does not recompile."""
-    try:
-        key = (loss_fn, factory, init_fn, tuple(sorted(fit_kwargs.items())), devices)
-        hash(key)
-    except TypeError:  # an unhashable option: build a fresh program
-        key = None
-    if key is not None and key in _PROGRAMS:
-        return _PROGRAMS[key]
-    program = _trial_program(loss_fn, factory, init_fn, fit_kwargs)
-    if len(devices) > 1:
+    def build():
+        program = _trial_program(loss_fn, factory, init_fn, fit_kwargs)
+        if len(devices) == 1:
+            return jax.jit(program)
         mesh = Mesh(np.array(devices), ("trials",))
         lanes = NamedSharding(mesh, PartitionSpec("trials"))
         replicated = NamedSharding(mesh, PartitionSpec())
-        run = jax.jit(program, in_shardings=(lanes, lanes) + (replicated,) * 3,
-                      out_shardings=lanes)
-    else:
-        run = jax.jit(program)
-    if key is not None:
-        _PROGRAMS[key] = run
-    return run
+        return jax.jit(program, in_shardings=(lanes, lanes) + (replicated,) * 3,
+                       out_shardings=lanes)
+
+    key = (loss_fn, factory, init_fn, tuple(sorted(fit_kwargs.items())), devices)
+    return _PROGRAMS.get(key, build)
 
 
 def sweep(

@@ -16,6 +16,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxgd.core import checks as core_checks
+from jaxgd.core.cache import BoundedCache
 from jaxgd.core.tree import check_float_params
 
 
@@ -152,7 +153,7 @@ def _check_arity(loss_fn: Callable, with_batch: bool) -> None:
         ) from None
 
 
-_CHECKED: dict = {}
+_CHECKED = BoundedCache(256)
 
 
 def check_loss_fn(
@@ -167,15 +168,10 @@ def check_loss_fn(
         key = (loss_fn, has_aux, with_batch, jax.tree.structure((params, batch)),
                tuple((jnp.shape(x), jnp.result_type(x)) for x in jax.tree.leaves((params,
                                                                                   batch))))
-        hash(key)
-    except TypeError:
-        key = None
-    if key is not None and key in _CHECKED:
-        return _CHECKED[key]
-    result = _check_loss_fn(loss_fn, params, batch, has_aux, with_batch)
-    if key is not None:
-        _CHECKED[key] = result
-    return result
+    except TypeError:  # leaves without a shape: check every time
+        return _check_loss_fn(loss_fn, params, batch, has_aux, with_batch)
+    return _CHECKED.get(key, lambda: _check_loss_fn(loss_fn, params, batch, has_aux,
+                                                    with_batch))
 
 
 def _check_loss_fn(loss_fn, params, batch, has_aux, with_batch):

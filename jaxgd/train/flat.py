@@ -26,6 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxgd.core.base import GradientTransformation, is_flatten_invariant
+from jaxgd.core.cache import BoundedCache
 
 #: Fewest leaves for which ``fit`` holds the parameters flat by default. Measured on
 #: the CPU (``benchmarks/fit_loop.py``): from 2 leaves on, the flat loop is no slower,
@@ -99,18 +100,16 @@ def should_flatten(params, optimizer: GradientTransformation, flat_params: bool 
     return False
 
 
-_FLAT_LOSSES: dict = {}
-_TEMPLATES: dict = {}
-_RESTORERS: dict = {}
+_FLAT_LOSSES = BoundedCache()
+_TEMPLATES = BoundedCache()
+_RESTORERS = BoundedCache()
 
 
 def state_template(optimizer: GradientTransformation, params, layout: FlatLayout):
     """The shapes of ``optimizer.init(params)`` in the per-leaf layout, remembered per
     optimizer setting (its shared ``update``) and layout."""
-    key = (optimizer.update, layout)
-    if key not in _TEMPLATES:
-        _TEMPLATES[key] = jax.eval_shape(optimizer.init, params)
-    return _TEMPLATES[key]
+    return _TEMPLATES.get((optimizer.update, layout),
+                          lambda: jax.eval_shape(optimizer.init, params))
 
 
 def restorer(layout: FlatLayout, template) -> Callable:
@@ -118,22 +117,16 @@ def restorer(layout: FlatLayout, template) -> Callable:
     compiled program (rather than a dispatch per leaf)."""
     key = (layout, jax.tree.structure(template),
            tuple((x.shape, x.dtype) for x in jax.tree.leaves(template)))
-    if key not in _RESTORERS:
-        _RESTORERS[key] = jax.jit(lambda params, state: (
-            layout.unravel(params), layout.map_state(state, template, to_flat=False)))
-    return _RESTORERS[key]
+    return _RESTORERS.get(key, lambda: jax.jit(lambda params, state: (
+        layout.unravel(params), layout.map_state(state, template, to_flat=False))))
 
 
 def flat_loss(loss_fn: Callable, layout: FlatLayout, with_data: bool) -> Callable:
     """``loss_fn`` as a function of the flat vector, one function per (loss, layout), so
     that ``fit``'s compiled programs are reused across calls."""
-    key = (loss_fn, layout, with_data)
-    if key not in _FLAT_LOSSES:
+    def build():
         if with_data:
-            def wrapped(flat, batch):
-                return loss_fn(layout.unravel(flat), batch)
-        else:
-            def wrapped(flat):
-                return loss_fn(layout.unravel(flat))
-        _FLAT_LOSSES[key] = wrapped
-    return _FLAT_LOSSES[key]
+            return lambda flat, batch: loss_fn(layout.unravel(flat), batch)
+        return lambda flat: loss_fn(layout.unravel(flat))
+
+    return _FLAT_LOSSES.get((loss_fn, layout, with_data), build)
