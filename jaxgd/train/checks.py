@@ -14,10 +14,11 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jaxgd.core import checks as core_checks
 from jaxgd.core.cache import BoundedCache
-from jaxgd.core.tree import check_float_params
+from jaxgd.core.tree import check_float_params, dtype_of
 
 
 def _count(name: str, value: Any) -> int:
@@ -166,8 +167,7 @@ def check_loss_fn(
     repeated ``fit`` calls do not trace the loss again before running."""
     try:
         key = (loss_fn, has_aux, with_batch, jax.tree.structure((params, batch)),
-               tuple((jnp.shape(x), jnp.result_type(x)) for x in jax.tree.leaves((params,
-                                                                                  batch))))
+               tuple((np.shape(x), dtype_of(x)) for x in jax.tree.leaves((params, batch))))
     except TypeError:  # leaves without a shape: check every time
         return _check_loss_fn(loss_fn, params, batch, has_aux, with_batch)
     return _CHECKED.get(key, lambda: _check_loss_fn(loss_fn, params, batch, has_aux,

@@ -70,7 +70,7 @@ def _prepare(
     if flat.should_flatten(params, optimizer, flat_params):
         layout = flat.FlatLayout.of(params)
         template = flat.state_template(optimizer, params, layout)
-        flat_params_ = layout.ravel(params)
+        flat_params_ = layout.ravel_compiled(params)
         if opt_state is not None:
             opt_state = layout.map_state(opt_state, jax.eval_shape(optimizer.init,
                                                                    flat_params_), to_flat=True)

@@ -27,6 +27,7 @@ import numpy as np
 
 from jaxgd.core.base import GradientTransformation, is_flatten_invariant
 from jaxgd.core.cache import BoundedCache
+from jaxgd.core.tree import dtype_of
 
 #: Fewest leaves for which ``fit`` holds the parameters flat by default. Measured on
 #: the CPU (``benchmarks/fit_loop.py``): from 2 leaves on, the flat loop is no slower,
@@ -44,8 +45,7 @@ class FlatLayout(NamedTuple):
     @classmethod
     def of(cls, params) -> FlatLayout:
         leaves, treedef = jax.tree.flatten(params)
-        return cls(treedef, tuple(tuple(jnp.shape(x)) for x in leaves),
-                   np.dtype(jnp.result_type(leaves[0])))
+        return cls(treedef, tuple(np.shape(x) for x in leaves), np.dtype(dtype_of(leaves[0])))
 
     @property
     def size(self) -> int:
@@ -53,6 +53,10 @@ class FlatLayout(NamedTuple):
 
     def ravel(self, tree) -> jax.Array:
         return jnp.concatenate([jnp.ravel(x) for x in jax.tree.leaves(tree)])
+
+    def ravel_compiled(self, tree) -> jax.Array:
+        """:meth:`ravel` as one compiled program (one dispatch rather than one per leaf)."""
+        return _RAVELERS.get(self, lambda: jax.jit(self.ravel))(tree)
 
     def unravel(self, flat: jax.Array):
         # split, not slices: the transpose of a slice is a full-size pad, so the gradient
@@ -84,7 +88,7 @@ class FlatLayout(NamedTuple):
 def should_flatten(params, optimizer: GradientTransformation, flat_params: bool | None) -> bool:
     """Apply the rule in the module docstring; ``flat_params`` forces it either way."""
     leaves = jax.tree.leaves(params)
-    one_dtype = len({jnp.result_type(x) for x in leaves}) == 1
+    one_dtype = len({dtype_of(x) for x in leaves}) == 1
     if flat_params:
         if not is_flatten_invariant(optimizer):
             raise ValueError(
@@ -100,6 +104,7 @@ def should_flatten(params, optimizer: GradientTransformation, flat_params: bool 
     return False
 
 
+_RAVELERS = BoundedCache()
 _FLAT_LOSSES = BoundedCache()
 _TEMPLATES = BoundedCache()
 _RESTORERS = BoundedCache()
