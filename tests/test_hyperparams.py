@@ -125,3 +125,26 @@ def test_low_precision_leaves_keep_their_dtype():
     assert jax.tree.map(lambda u: u.dtype, updates) == jax.tree.map(lambda p: p.dtype, params)
     inner = new_state.inner_state[0]
     assert inner.mu["w"].dtype == jnp.bfloat16 and inner.nu["b"].dtype == jnp.float16
+
+
+@pytest.mark.parametrize("alias", [jaxgd.adadelta, jaxgd.lars, jaxgd.lamb, jaxgd.adamw])
+def test_a_zero_weight_decay_is_no_block_and_a_nonzero_one_is_settable(alias):
+    params = {"w": jnp.ones(3), "b": jnp.zeros(2)}
+    off = alias(0.1, weight_decay=0.0)
+    assert "weight_decay" not in jaxgd.get_hyperparams(off.init(params))
+    on = alias(0.1, weight_decay=1e-2)
+    state = jaxgd.set_hyperparams(on.init(params), weight_decay=0.5)
+    assert float(jaxgd.get_hyperparams(state)["weight_decay"]) == 0.5
+
+
+@pytest.mark.parametrize("alias", [jaxgd.adadelta, jaxgd.adamw])
+def test_a_zero_weight_decay_reads_no_params(alias):
+    # (lamb and lars read the params anyway, for their trust ratio)
+    params = {"w": jnp.ones(3), "b": jnp.zeros(2)}
+    off = alias(0.1, weight_decay=0.0)
+    state = off.init(params)
+    grads = {"w": jnp.full(3, 0.5), "b": jnp.full(2, 0.5)}
+    u1, _ = off.update(grads, state, params)
+    u2, _ = off.update(grads, state, jax.tree.map(lambda p: p + 3.0, params))
+    for a, b in zip(jax.tree.leaves(u1), jax.tree.leaves(u2), strict=True):
+        np.testing.assert_array_equal(a, b)

@@ -372,11 +372,13 @@ def test_reaches_the_minimum(name, problem):
 # --- Hyperparameters live in the state: vmappable, settable, structural ones static. ---
 
 HYPERPARAMS = {
-    "lamb": (lamb(LR), {"learning_rate", "b1", "b2", "eps", "eps_root", "weight_decay"}),
-    "lars": (lars(LR), {"learning_rate", "weight_decay", "trust_coefficient", "eps",
-                        "momentum"}),
-    "novograd": (novograd(LR), {"learning_rate", "b1", "b2", "eps", "eps_root",
-                                "weight_decay"}),
+    # A weight decay of exactly 0 is no decay block (and fixed): build with a non-zero one.
+    "lamb": (lamb(LR, weight_decay=1e-4), {"learning_rate", "b1", "b2", "eps", "eps_root",
+                                           "weight_decay"}),
+    "lars": (lars(LR, weight_decay=1e-4), {"learning_rate", "weight_decay",
+                                           "trust_coefficient", "eps", "momentum"}),
+    "novograd": (novograd(LR, weight_decay=1e-4), {"learning_rate", "b1", "b2", "eps",
+                                                   "eps_root", "weight_decay"}),
     "fromage": (fromage(LR), {"learning_rate", "min_norm"}),
     "adafactor": (adafactor(LR), {"learning_rate", "decay_rate", "decay_offset",
                                   "clipping_threshold", "eps"}),

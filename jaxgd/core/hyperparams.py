@@ -84,6 +84,16 @@ def _is_numeric(value) -> bool:
     return False
 
 
+#: Hyperparameters whose exact zero removes a whole building block (as optax skips a
+#: literal zero weight decay): kept fixed, so that the block is not built at all.
+ZERO_SWITCHES_OFF = ("weight_decay",)
+
+
+def _switched_off(name: str, value) -> bool:
+    return (name in ZERO_SWITCHES_OFF and isinstance(value, (int, float))
+            and not isinstance(value, bool) and value == 0)
+
+
 def _as_vector(names: list[str], arguments: dict) -> HyperparamVector:
     # The canonical float dtype (float32, or float64 under jax_enable_x64): the rules
     # cast their results back to each leaf's dtype, so bf16 leaves stay bf16.
@@ -108,7 +118,9 @@ def inject_hyperparams(
     The returned factory has the same signature and docstring. Its values are checked
     when it is called (concrete values only). Numeric arguments, except those named in
     ``static_args`` (sizes, counts), are stored in :class:`InjectHyperparamsState`; the
-    others (flags, schedules, ``None``) stay fixed.
+    others (flags, schedules, ``None``) stay fixed. A ``weight_decay`` of exactly 0 also
+    stays fixed: it removes the decay block, which then costs nothing (build with a
+    non-zero value, or sweep it, to change it later).
 
     Example:
       >>> import jax, jax.numpy as jnp, jaxgd
@@ -129,7 +141,8 @@ def inject_hyperparams(
             checks.check_by_name(name, value)
         built = factory(**arguments)
         injected = [
-            name for name, v in arguments.items() if name not in static_args and _is_numeric(v)
+            name for name, v in arguments.items()
+            if name not in static_args and _is_numeric(v) and not _switched_off(name, v)
         ]
         fixed = {name: v for name, v in arguments.items() if name not in injected}
 

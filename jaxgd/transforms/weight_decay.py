@@ -8,7 +8,7 @@ from typing import Any
 import jax
 
 from jaxgd.core import checks, tree
-from jaxgd.core.base import GradientTransformation, flatten_invariant, init_empty_state
+from jaxgd.core.base import GradientTransformation, flatten_invariant, identity, init_empty_state
 from jaxgd.transforms.masking import masked
 
 
@@ -25,6 +25,8 @@ def add_decayed_weights(weight_decay=0.0, mask: Any | Callable[[Any], Any] = Non
         marked ``False`` pass through unchanged (typical: no decay for biases and norms).
     """
     checks.non_negative("weight_decay", weight_decay)
+    if isinstance(weight_decay, (int, float)) and weight_decay == 0:
+        return identity()  # as optax: a literal zero decay reads no params at all
 
     def update(updates, state, params=None, **extra_args):
         del extra_args
