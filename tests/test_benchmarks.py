@@ -1,0 +1,36 @@
+"""``python -m benchmarks --quick``: every suite runs, prints its table, and writes nothing."""
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SUITES = ["update_step", "many_leaf", "scaling", "fit_loop", "sweep"]
+
+
+def test_quick_run_of_every_suite(tmp_path):
+    results = tmp_path / "RESULTS.md"
+    before = (ROOT / "benchmarks" / "RESULTS.md").read_bytes()
+    plots = ROOT / "benchmarks" / "plots"
+    plots_before = sorted(plots.glob("*")) if plots.exists() else []
+    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--quick", "--results", str(results)],
+        cwd=ROOT, capture_output=True, text=True, timeout=600, env=env,
+    )
+    out = proc.stdout
+    assert proc.returncode == 0, out[-4000:] + proc.stderr[-4000:]
+    for name in SUITES:
+        assert f"=== suite {name}: done in" in out, f"{name} did not finish:\n{out[-3000:]}"
+        start = out.index(f"=== suite {name} ===")
+        end = out.index(f"=== suite {name}: done in")
+        # each suite printed at least one Markdown table (a header rule such as |:---|---:|)
+        assert re.search(r"^\|[:-]+\|", out[start:end], re.MULTILINE), f"{name}: no table"
+    assert "5 of 5 suites ran" in out
+    # a quick run writes nothing: not the results file it was pointed at, not the real
+    # one, no plots
+    assert not results.exists()
+    assert (ROOT / "benchmarks" / "RESULTS.md").read_bytes() == before
+    assert (sorted(plots.glob("*")) if plots.exists() else []) == plots_before
