@@ -64,7 +64,7 @@ FULL = Config(
     leaves=(1, 4, 16, 64, 256, 1000),
     work=40_000_000,
     max_steps=50,
-    repeats=7,
+    repeats=5,
 )
 QUICK = Config(
     sizes=(1_000, 16_000, 256_000), total=20_000, leaves=(1, 10, 100), work=1_000_000,

@@ -10,7 +10,8 @@ elementwise pass ``p + 1e-3 * g`` over the tree flattened to one array (12 B/par
 
 Tree shapes (float32): one 16M leaf, ten 1M leaves, a ResNet-like tree of 160 leaves of
 mixed sizes (:func:`resnet_like_shapes`, 11.1M params), 1000 leaves of 1k and 300 leaves
-of 100. The big-leaf shapes run every variant; the many-leaf shapes (where the per-leaf
+of 100. The big-leaf shapes run every variant, the ResNet-like tree :data:`RESNET_SET`
+(every 160-leaf compile takes about a second); the many-leaf shapes (where the per-leaf
 kernels dominate, see ``benchmarks/many_leaf.py`` for the fast path) run the seed set
 :data:`SEED` (sgd, momentum, rmsprop, adam). Big shapes are timed one variant at a time
 (jaxgd, optax and the elementwise pass in the same rounds) to bound memory.
@@ -148,6 +149,9 @@ VARIANTS: list[Variant] = [
 CONTROL = Variant("control: adam vs adam", lambda: jaxgd.adam(LR), lambda: jaxgd.adam(LR))
 #: The variants timed on the many-leaf shapes.
 SEED = ("sgd", "momentum", "rmsprop", "adam")
+#: The variants timed on the ResNet-like tree (160 leaves: each compile takes ~1 s): the
+#: seed set and the optimizers usual for convolutional networks.
+RESNET_SET = (*SEED, "nesterov", "adamw", "nadam", "lion", "lamb", "lars", "adafactor")
 #: jaxgd optimizers left out, and why.
 SKIPPED = {
     "lbfgs": "needs value_fn for its line search and keeps 2 x 10 params-sized memory "
@@ -213,7 +217,7 @@ FULL_SHAPES = [
     Shape.uniform(1, 16_000_000, repeats=15, inner=2, target=True, budget_s=2.5),
     Shape.uniform(10, 1_000_000, repeats=15, inner=3, target=True, budget_s=2.0),
     Shape("resnet-like 160 leaves", resnet_like_shapes(44), repeats=12, inner=2, target=False,
-          budget_s=1.5),
+          only=RESNET_SET, budget_s=1.5),
     Shape.uniform(1000, 1_000, repeats=25, inner=3, target=False, only=SEED, group=4,
                   budget_s=8.0),
     Shape.uniform(300, 100, repeats=40, inner=10, target=False, only=SEED, group=4,
@@ -684,8 +688,9 @@ def run(args: argparse.Namespace) -> Report:
             f"params and grads ({N_GRADS} gradient trees fed in turn; each timed callable "
             f"holds its own copies); learning rate {LR} (Polyak SGD: its defaults, fed "
             f"`value={POLYAK_VALUE}`). Every alias with an optax twin on the big-leaf "
-            f"shapes and the ResNet-like tree; the seed set ({', '.join(SEED)}) on the "
-            "many-leaf shapes. Left out: " + skipped + ". rprop: jaxgd steps with the "
+            f"shapes; on the ResNet-like tree {', '.join(RESNET_SET)}; the seed set "
+            f"({', '.join(SEED)}) on the many-leaf shapes. Left out: " + skipped + ". "
+            "rprop: jaxgd steps with the "
             "current gradient where optax lags one step (same cost, different numbers). "
             "*control: adam vs adam*: jaxgd's Adam timed against a second compiled copy of "
             "itself in the same rounds (an A/A test: how far identical programs drift "
