@@ -148,3 +148,16 @@ def test_a_zero_weight_decay_reads_no_params(alias):
     u2, _ = off.update(grads, state, jax.tree.map(lambda p: p + 3.0, params))
     for a, b in zip(jax.tree.leaves(u1), jax.tree.leaves(u2), strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("name", sorted(jaxgd.OPTIMIZERS))
+def test_state_can_be_donated_to_a_jitted_step(name):
+    """No two state fields may share a buffer, or donating the state fails."""
+    factory = jaxgd.OPTIMIZERS[name]
+    if name in ("lbfgs", "newton", "polyak_sgd"):
+        pytest.skip("needs value / value_fn extra arguments; covered in their own tests")
+    opt = factory() if name in ("adadelta", "adafactor") else factory(0.01)
+    params = {"w": jnp.ones(3), "b": jnp.ones(2)}
+    state = opt.init(params)
+    step = jax.jit(lambda p, s: opt.update(p, s, p), donate_argnums=1)
+    step(params, state)

@@ -67,8 +67,9 @@ def scale_by_amsgrad(
     checks.adam_moments(b1, b2, eps, eps_root)
 
     def init(params):
-        zeros = tree.zeros_like(params)
-        return ScaleByAmsgradState(numerics.zero_count(), zeros, zeros, zeros)
+        # A separate buffer per field: a jitted step may donate the state.
+        return ScaleByAmsgradState(numerics.zero_count(), *(tree.zeros_like(params)
+                                                            for _ in range(3)))
 
     def update(updates, state, params=None, **extra_args):
         del params, extra_args
@@ -205,8 +206,10 @@ def scale_by_yogi(
     checks.non_negative("initial_accumulator_value", initial_accumulator_value)
 
     def init(params):
-        start = tree.full_like(params, initial_accumulator_value)
-        return ScaleByAdamState(numerics.zero_count(), start, start)
+        # A separate buffer per field: a jitted step may donate the state.
+        return ScaleByAdamState(numerics.zero_count(),
+                                *(tree.full_like(params, initial_accumulator_value)
+                                  for _ in range(2)))
 
     def update(updates, state, params=None, **extra_args):
         del params, extra_args
