@@ -50,6 +50,7 @@ import optax  # noqa: E402
 
 import jaxgd  # noqa: E402
 from benchmarks import timing  # noqa: E402
+from benchmarks.ratios import judge  # noqa: E402
 
 SECTION = "fit_loop"
 NUM_EXAMPLES, NUM_FEATURES = 500, 10
@@ -411,16 +412,6 @@ def agreement_line(results: Sequence[Result]) -> str:
         worst = max(r.max_param_diff.items(), key=lambda kv: kv[1])
         parts.append(f"{r.optimizer}: max |p - p_fit| = {worst[1]:.1e} ({worst[0]})")
     return "; ".join(parts)
-
-
-def judge(paired: float, low_quantile: float, ok: Callable[[float], bool]) -> str:
-    """A target is met when both estimators meet it, missed when both miss it."""
-    a, b = ok(paired), ok(low_quantile)
-    if a and b:
-        return "met"
-    if not (a or b):
-        return "NOT met"
-    return "unclear: the estimators disagree (contention), re-run"
 
 
 def verdicts(results: Sequence[Result]) -> list[str]:

@@ -54,6 +54,7 @@ import optax  # noqa: E402
 
 import jaxgd  # noqa: E402
 from benchmarks import timing  # noqa: E402
+from benchmarks.ratios import judge  # noqa: E402
 
 SECTION = "sweep"
 LOW_PERCENTILE = 10
@@ -137,16 +138,6 @@ def both(timings: dict[str, timing.Timing], a: str, b: str, digits: int = 3) -> 
         f"{paired.median:.{digits}f} [{paired.q1:.{digits}f}-{paired.q3:.{digits}f}] / "
         f"{low(timings[a]) / low(timings[b]):.{digits}f}"
     )
-
-
-def judge(paired: float, low_quantile: float, ok: Callable[[float], bool]) -> str:
-    """A target is met when both estimators meet it, missed when both miss it."""
-    a, b = ok(paired), ok(low_quantile)
-    if a and b:
-        return "met"
-    if not (a or b):
-        return "NOT met"
-    return "unclear: the estimators disagree (contention), re-run"
 
 
 @dataclass
