@@ -16,7 +16,7 @@ process:
 Then, to say where any gap between ``fit program`` and ``optax scan`` goes, the same
 interleaved rounds time a ladder of hand-written loops (``--no-ablation`` skips it), each
 adding one piece of the work ``jaxgd.fit``'s loop body does (``jaxgd/train/loop.py``):
-the gradient norm recorded, the finiteness test with its keep-last-finite selects, the
+the gradient norm recorded, the finiteness guard (a ``lax.cond`` around the update), the
 stopping-rule arithmetic, and finally a ``lax.while_loop`` on the stop code writing the
 loss / gradient-norm histories into its carry (a replica of ``fit``'s loop), next to
 ``fit``'s own program run with the optax optimizer and the scan run with the jaxgd one.
@@ -124,27 +124,31 @@ def make_replica(loss_fn: Callable, opt: Any, stage: int, steps: int) -> Callabl
 
     Stage 0 is the plain optax scan (losses as the scan's outputs). Each later stage adds
     one piece of ``jaxgd.fit``'s loop body, written as ``jaxgd/train/loop.py`` writes it:
-    1 the global gradient norm, recorded; 2 the test that loss, gradient and new params are
-    finite, and the selects that keep the last finite params and state; 3 the stopping
+    1 the global gradient norm, recorded; 2 the test that loss and gradient norm are
+    finite, and the ``lax.cond`` that applies the step only then; 3 the stopping
     rules (relative loss change vs ``tol``, gradient norm vs ``grad_tol``, step count; the
     stop code by ``jnp.select``); 4 a ``lax.while_loop`` on ``code == RUNNING`` instead of
     the scan, the histories written into the carry with ``.at[t].set``.
     """
 
+    def apply(state, grads):
+        updates, new_state = opt.update(grads, state[1], state[0])
+        return optax.apply_updates(state[0], updates), new_state
+
     def step(params, opt_state, data, t, prev_loss, tol, grad_tol):
         loss, grads = jax.value_and_grad(loss_fn)(params, data)
-        updates, new_state = opt.update(grads, opt_state, params)
-        new_params = optax.apply_updates(params, updates)
         grad_norm = jaxgd.global_norm(grads) if stage >= 1 else None
         code = jnp.asarray(RUNNING, jnp.int32)
         if stage >= 2:
-            finite = jnp.isfinite(loss) & _all_finite(grads) & _all_finite(new_params)
-            new_params = _select(finite, new_params, params)
-            new_state = _select(finite, new_state, opt_state)
+            finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
+            new_params, new_state = jax.lax.cond(
+                finite, lambda s: apply(s, grads), lambda s: s, (params, opt_state)
+            )
             loss_out = jnp.where(finite, loss, jnp.nan)
             grad_norm = jnp.where(finite, grad_norm, jnp.nan)
             t = t + finite.astype(jnp.int32)
         else:
+            new_params, new_state = apply((params, opt_state), grads)
             loss_out, t = loss, t + 1
         if stage >= 3:
             tiny = jnp.finfo(loss.dtype).tiny

@@ -208,6 +208,38 @@ def test_divergence_keeps_finite_params():
     np.testing.assert_allclose(res.params, (-19.0) ** int(res.num_steps), rtol=1e-5)
 
 
+def test_nonfinite_gradient_with_finite_loss_stops():
+    # 0 * sqrt(max(2 - x, 0)) is 0, but its gradient is 0 * inf = NaN once x passes 2.
+    def loss(p):
+        return _bowl(p) + 0.0 * jnp.sqrt(jnp.maximum(2.0 - p[0], 0.0))
+
+    opt = jaxgd.momentum(0.02, momentum=0.5)
+    res = fit(loss, jnp.zeros(2), opt, max_steps=500)
+    traj, losses, norms = _hand_loop(loss, jnp.zeros(2), opt, None, 60)
+    first_nan = int(np.argmax(~np.isfinite(norms)))
+    assert 0 < first_nan < 60 and np.isfinite(losses[: first_nan + 1]).all()
+    assert res.stop_reason == "nonfinite" and int(res.num_steps) == first_nan
+    np.testing.assert_allclose(res.params, traj[first_nan][0], rtol=RTOL)
+
+
+def _nan_update_at(step_index):
+    """A transformation whose update is NaN at step ``step_index`` and -0.1 * g otherwise."""
+    def update(updates, count, params=None):
+        bad = count == step_index
+        return jax.tree.map(lambda g: jnp.where(bad, jnp.nan, -0.1 * g), updates), count + 1
+
+    return jaxgd.GradientTransformation(lambda params: jnp.zeros([], jnp.int32), update)
+
+
+def test_nonfinite_update_from_finite_gradient_stops_one_step_later():
+    # The documented exception of the guard (jaxgd.train.loop): the update is not tested,
+    # so the NaN params it makes are caught by the next step's loss and returned as they are.
+    res = fit(_bowl, jnp.zeros(2), _nan_update_at(3), max_steps=50)
+    assert res.stop_reason == "nonfinite" and int(res.num_steps) == 4
+    assert np.isfinite(res.losses[:4]).all() and np.isnan(res.losses[4:]).all()
+    assert np.isnan(res.params).all()
+
+
 def test_early_stopping_restores_best_validation_params():
     def loss(p, targets):
         return jnp.mean((p - targets) ** 2)
@@ -288,13 +320,19 @@ def test_second_call_does_not_recompile():
     first = fit(prob.loss_fn, prob.init_params, opt, prob.data, max_steps=20, tol=1e-9)
     assert trace_count() == before + 1
     # New tolerance, hyperparameter values and initial params are inputs, not constants.
-    state = jaxgd.set_hyperparams(opt.init(prob.init_params), learning_rate=0.01)
     start = jax.tree.map(lambda x: x + 1.0, prob.init_params)
-    second = fit(prob.loss_fn, start, opt, prob.data, max_steps=20, tol=1e-3, opt_state=state)
+    second = fit(prob.loss_fn, start, jaxgd.adam(0.01), prob.data, max_steps=20, tol=1e-3)
     assert trace_count() == before + 1
     assert not np.allclose(first.losses, second.losses)
-    fit(prob.loss_fn, prob.init_params, opt, prob.data, max_steps=21)  # new length: traced
+    # Resuming from a given state is its own program (the state is an input rather than
+    # built inside), compiled once for any state of that structure.
+    state = jaxgd.set_hyperparams(opt.init(prob.init_params), learning_rate=0.01)
+    third = fit(prob.loss_fn, start, opt, prob.data, max_steps=20, tol=1e-3, opt_state=state)
+    np.testing.assert_allclose(third.losses, second.losses, rtol=RTOL)
+    fit(prob.loss_fn, start, opt, prob.data, max_steps=20, tol=1e-3, opt_state=first.opt_state)
     assert trace_count() == before + 2
+    fit(prob.loss_fn, prob.init_params, opt, prob.data, max_steps=21)  # new length: traced
+    assert trace_count() == before + 3
 
 
 # --- 6. Bad inputs: a clear error before compiling ----------------------------------------

@@ -7,6 +7,7 @@ each other and drop into flax / equinox training loops unchanged.
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Callable
 from typing import Any, NamedTuple
@@ -76,6 +77,18 @@ def identity() -> GradientTransformation:
 def accepts_extra_args(update: Callable) -> bool:
     """Whether an ``update`` function takes ``**extra_args`` (jaxgd's and optax's
     ``...ExtraArgs`` transformations do; plain optax ones do not)."""
+    try:
+        return _accepts_extra_args_remembered(update)  # fit asks on every call
+    except TypeError:  # an unhashable callable
+        return _accepts_extra_args(update)
+
+
+@functools.lru_cache(maxsize=1024)
+def _accepts_extra_args_remembered(update: Callable) -> bool:
+    return _accepts_extra_args(update)
+
+
+def _accepts_extra_args(update: Callable) -> bool:
     try:
         parameters = inspect.signature(update).parameters.values()
     except (TypeError, ValueError):

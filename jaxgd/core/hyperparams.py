@@ -94,7 +94,9 @@ def _switched_off(name: str, value) -> bool:
             and not isinstance(value, bool) and value == 0)
 
 
-def _as_vector(names: list[str], arguments: dict) -> HyperparamVector:
+def _as_vector(names: list[str], arguments: dict, on_host: bool = False) -> HyperparamVector:
+    """The values as one vector: a jax array (a NumPy one with ``on_host``, when all of
+    them are concrete: a jitted call then transfers it with its other inputs)."""
     # The canonical float dtype (float32, or float64 under jax_enable_x64): the rules
     # cast their results back to each leaf's dtype, so bf16 leaves stay bf16.
     dtype = jnp.result_type(float)
@@ -104,10 +106,10 @@ def _as_vector(names: list[str], arguments: dict) -> HyperparamVector:
                              "sweep several values with jax.vmap or jaxgd.sweep instead.")
     given = [arguments[n] for n in names]
     if any(isinstance(v, jax.core.Tracer) for v in given):
-        values = jnp.stack([jnp.asarray(v, dtype) for v in given])
-    else:  # one host-to-device transfer rather than one per hyperparameter
-        values = jnp.asarray(np.asarray(given, dtype=dtype).reshape(len(given)))
-    return HyperparamVector(tuple(names), values)
+        return HyperparamVector(tuple(names), jnp.stack([jnp.asarray(v, dtype) for v in given]))
+    values = np.asarray(given, dtype=dtype).reshape(len(given))
+    # one host-to-device transfer rather than one per hyperparameter
+    return HyperparamVector(tuple(names), values if on_host else jnp.asarray(values))
 
 
 def inject_hyperparams(
@@ -145,34 +147,66 @@ def inject_hyperparams(
             if name not in static_args and _is_numeric(v) and not _switched_off(name, v)
         ]
         fixed = {name: v for name, v in arguments.items() if name not in injected}
-
-        def init(params):
-            # ``built`` has these very values: its state is the one to start from.
-            return InjectHyperparamsState(_as_vector(injected, arguments), built.init(params))
-
-        made = GradientTransformation(init, _shared_update(factory, fixed))
+        shared_init, shared_update = _shared_functions(factory, fixed)
+        made = GradientTransformation(
+            HyperparamInit(shared_init, built, {n: arguments[n] for n in injected}),
+            shared_update,
+        )
         return flatten_invariant(made) if is_flatten_invariant(built) else made
 
     return make
 
 
-_UPDATES = BoundedCache()
+class HyperparamInit:
+    """The ``init`` of an optimizer made by :func:`inject_hyperparams`.
 
-
-def _shared_update(factory: Callable[..., GradientTransformation], fixed: dict) -> Callable:
-    """The ``update`` of ``factory`` with these fixed arguments, one function per setting.
-
-    The values of the injected hyperparameters come from the state, so two optimizers
-    that differ only in them (``adam(1e-3)`` and ``adam(3e-4)``) share one ``update``
-    function: a jitted training step or ``jaxgd.fit`` keyed on it compiles once.
+    ``init(params)`` is the usual call. The pair (:attr:`shared`, :meth:`hyperparams`)
+    splits it into a function shared by every optimizer of the same setting of the fixed
+    arguments and this optimizer's values: :func:`jaxgd.fit` passes the values to its
+    compiled program as an input and builds the state inside it, with nothing compiled
+    again when only the values change.
     """
+
+    def __init__(self, shared: Callable, built: GradientTransformation, values: dict):
+        self.shared = shared  #: ``shared(params, hyperparams) -> state``
+        self._built = built
+        self._values = values
+
+    def hyperparams(self, on_host: bool = False) -> HyperparamVector:
+        """This optimizer's injected values, as the vector its state holds (a NumPy
+        vector with ``on_host``, unless they are traced)."""
+        return _as_vector(list(self._values), self._values, on_host)
+
+    def __call__(self, params: Any) -> InjectHyperparamsState:
+        # ``_built`` has these very values: its state is the one to start from.
+        return InjectHyperparamsState(self.hyperparams(), self._built.init(params))
+
+
+_SHARED = BoundedCache()
+
+
+def _shared_functions(
+    factory: Callable[..., GradientTransformation], fixed: dict
+) -> tuple[Callable, Callable]:
+    """``init(params, hyperparams)`` and ``update`` of ``factory`` with these fixed
+    arguments, one pair of functions per setting.
+
+    The values of the injected hyperparameters come from the state (or, for ``init``,
+    its argument), so two optimizers that differ only in them (``adam(1e-3)`` and
+    ``adam(3e-4)``) share both functions: a jitted training step or ``jaxgd.fit`` keyed
+    on them compiles once.
+    """
+
+    def init(params, hyperparams: HyperparamVector) -> InjectHyperparamsState:
+        inner = factory(**fixed, **hyperparams.as_dict())
+        return InjectHyperparamsState(hyperparams, inner.init(params))
 
     def update(updates, state, params=None, **extra_args):
         inner = factory(**fixed, **state.hyperparams.as_dict())
         updates, inner_state = inner.update(updates, state.inner_state, params, **extra_args)
         return updates, InjectHyperparamsState(state.hyperparams, inner_state)
 
-    return _UPDATES.get((factory, tuple(sorted(fixed.items()))), lambda: update)
+    return _SHARED.get((factory, tuple(sorted(fixed.items()))), lambda: (init, update))
 
 
 def _is_inject_state(x) -> bool:

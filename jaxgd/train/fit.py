@@ -8,8 +8,10 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jaxgd.core.base import GradientTransformation, OptState, Params, accepts_extra_args
+from jaxgd.core.hyperparams import HyperparamInit
 from jaxgd.train import batching, checks, flat, loop
 from jaxgd.train.progress import ProgressSink, resolve_sink
 from jaxgd.train.result import FitResult
@@ -35,10 +37,9 @@ def _prepare(
     restore_best: bool,
     opt_state: OptState | None,
     flat_params: bool | None,
-) -> tuple[loop.LoopConfig, loop.LoopInputs, Callable]:
-    """Check every input (before anything is compiled), split them into the static
-    config and the traced inputs of :func:`jaxgd.train.loop.run`, and return the function
-    that brings the loop's result back to the caller's parameter layout."""
+) -> tuple[loop.LoopConfig, loop.LoopInputs]:
+    """Check every input (before anything is compiled) and split them into the static
+    config and the traced inputs of :func:`jaxgd.train.loop.run`."""
     if not (callable(getattr(optimizer, "init", None)) and callable(getattr(optimizer, "update",
                                                                             None))):
         raise TypeError(
@@ -66,19 +67,24 @@ def _prepare(
     if val_data is not None:
         checks.check_loss_fn(loss_fn, params, val_data, has_aux, with_batch=True)
 
-    layout = template = None
+    # jaxgd's optimizers build their state inside the compiled program, from their
+    # hyperparameter values passed as an input; others (optax's, user-made) eagerly here.
+    init = hyperparams = ravel = restore = None
+    if opt_state is None and isinstance(optimizer.init, HyperparamInit):
+        init, hyperparams = optimizer.init.shared, optimizer.init.hyperparams(on_host=True)
     if flat.should_flatten(params, optimizer, flat_params):
         layout = flat.FlatLayout.of(params)
-        template = flat.state_template(optimizer, params, layout)
-        flat_params_ = layout.ravel_compiled(params)
-        if opt_state is not None:
-            opt_state = layout.map_state(opt_state, jax.eval_shape(optimizer.init,
-                                                                   flat_params_), to_flat=True)
-        params, loss_fn = flat_params_, flat.flat_loss(loss_fn, layout, data is not None)
-
-    if opt_state is None:
-        # Outside the compiled loop: under a vmap over hyperparameters, init closes over
-        # the traced values and must run in that trace, not inside the jit.
+        ravel = layout.raveler()
+        restore = flat.restorer(layout, flat.state_template(optimizer, params, layout))
+        if init is None:
+            flat_spec = jax.ShapeDtypeStruct((layout.size,), layout.dtype)
+            if opt_state is None:
+                opt_state = optimizer.init(ravel(params))
+            else:
+                opt_state = layout.map_state(opt_state, jax.eval_shape(optimizer.init, flat_spec),
+                                             to_flat=True)
+        loss_fn = flat.flat_loss(loss_fn, layout, data is not None)
+    elif init is None and opt_state is None:
         opt_state = optimizer.init(params)
 
     config = loop.LoopConfig(
@@ -94,25 +100,22 @@ def _prepare(
         sink=sink,
         progress_every=progress_every,
         early_stopping=tol is not None or grad_tol is not None or val_data is not None,
+        init=init,
+        ravel=ravel,
+        restore=restore,
     )
     inputs = loop.LoopInputs(
         params=params,
         opt_state=opt_state,
+        hyperparams=hyperparams,
         data=data,
         val_data=val_data,
-        key=checks.as_key(key) if batch_size is not None else jnp.zeros((), jnp.uint32),
+        key=checks.as_key(key) if batch_size is not None else np.zeros((), np.uint32),
         tol=-jnp.inf if tol is None else tol,
         grad_tol=-jnp.inf if grad_tol is None else grad_tol,
         patience=jnp.iinfo(jnp.int32).max if patience is None else patience,
     )
-
-    def restore_layout(out: FitResult) -> FitResult:
-        if layout is None:
-            return out
-        params, opt_state = flat.restorer(layout, template)(out.params, out.opt_state)
-        return out._replace(params=params, opt_state=opt_state)
-
-    return config, inputs, restore_layout
+    return config, inputs
 
 
 def fit(
@@ -193,8 +196,9 @@ def fit(
     Returns:
       A :class:`FitResult`. ``losses`` and ``grad_norms`` have length ``max_steps``, NaN
       after the ``num_steps`` steps taken; ``stop_reason`` is one of "max_steps", "tol",
-      "grad_tol", "patience" or "nonfinite". A non-finite loss, gradient or update stops
-      the run without applying that step, so the returned params are the last finite ones.
+      "grad_tol", "patience" or "nonfinite". A non-finite loss or gradient stops the run
+      without applying that step, so the returned params are the last ones reached by
+      finite steps (the exact rule, and its one exception, in :mod:`jaxgd.train.loop`).
 
     Raises:
       ValueError, TypeError: on bad inputs, naming the argument, before compiling.
@@ -207,7 +211,7 @@ def fit(
       >>> res.stop_reason, bool(res.converged)
       ('grad_tol', True)
     """
-    config, inputs, restore_layout = _prepare(
+    config, inputs = _prepare(
         loss_fn, params, optimizer, data, batch_size=batch_size, max_steps=max_steps,
         num_epochs=num_epochs, key=key, tol=tol, grad_tol=grad_tol, val_data=val_data,
         patience=patience, has_aux=has_aux, progress=progress, progress_every=progress_every,
@@ -216,7 +220,7 @@ def fit(
     sink = config.sink
     if sink is not None and hasattr(sink, "open"):
         sink.open(config.max_steps)
-    out = restore_layout(loop.run(config, inputs))
+    out = loop.run(config, inputs)
     if sink is not None and not isinstance(out.num_steps, jax.core.Tracer):
         jax.effects_barrier()  # every report delivered before the bar is closed
         if hasattr(sink, "close"):
@@ -228,7 +232,7 @@ def lower_fit(loss_fn: Callable, params: Params, optimizer: GradientTransformati
               data: Any = None, **kwargs: Any) -> jax.stages.Lowered:
     """The lowered program ``fit`` would run for these arguments (same keywords), e.g. to
     read its text with ``.as_text()`` or compile it ahead of time with ``.compile()``."""
-    config, inputs, _ = _prepare(loss_fn, params, optimizer, data, **_with_defaults(kwargs))
+    config, inputs = _prepare(loss_fn, params, optimizer, data, **_with_defaults(kwargs))
     return loop.run.lower(config, inputs)
 
 

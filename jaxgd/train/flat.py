@@ -54,9 +54,10 @@ class FlatLayout(NamedTuple):
     def ravel(self, tree) -> jax.Array:
         return jnp.concatenate([jnp.ravel(x) for x in jax.tree.leaves(tree)])
 
-    def ravel_compiled(self, tree) -> jax.Array:
-        """:meth:`ravel` as one compiled program (one dispatch rather than one per leaf)."""
-        return _RAVELERS.get(self, lambda: jax.jit(self.ravel))(tree)
+    def raveler(self) -> Callable:
+        """:meth:`ravel` as one compiled program (one dispatch rather than one per leaf),
+        the same function object for equal layouts."""
+        return _RAVELERS.get(self, lambda: jax.jit(self.ravel))
 
     def unravel(self, flat: jax.Array):
         # split, not slices: the transpose of a slice is a full-size pad, so the gradient
