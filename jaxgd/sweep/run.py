@@ -14,7 +14,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from jaxgd.core.base import Params
 from jaxgd.core.cache import BoundedCache
 from jaxgd.sweep.result import SweepResult
-from jaxgd.sweep.trials import as_device_columns, make_trials
+from jaxgd.sweep.trials import as_columns, make_trials
 from jaxgd.train import fit
 
 
@@ -136,7 +136,7 @@ def sweep(
         raise ValueError(f"max_parallel must be a positive int, got {max_parallel}.")
     chunk = math.ceil(min(chunk, trials.count) / len(devices)) * len(devices)
     num_chunks = math.ceil(trials.count / chunk)
-    columns, seeds_array = as_device_columns(trials, num_chunks * chunk)
+    columns, seeds_array = as_columns(trials, num_chunks * chunk)
 
     val_data = fit_kwargs.pop("val_data", None)
     run = _compiled_program(loss_fn, optimizer, init_fn, fit_kwargs, tuple(devices))

@@ -103,14 +103,15 @@ def required_arguments(factory: Callable) -> list[str]:
     return [n for n, d in hyperparam_names(factory).items() if d is inspect.Parameter.empty]
 
 
-def as_device_columns(trials: Trials, size: int) -> tuple[dict[str, jnp.ndarray], jnp.ndarray]:
-    """The trial columns as arrays padded to ``size`` rows by repeating trial 0 (a valid
-    configuration, so padding lanes compute nothing exotic); their results are dropped."""
+def as_columns(trials: Trials, size: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """The trial columns as NumPy arrays of jax's canonical dtypes, padded to ``size`` rows
+    by repeating trial 0 (a valid configuration, so padding lanes compute nothing exotic;
+    their results are dropped). The jitted sweep program transfers them with its call."""
     pad = size - trials.count
+
+    def padded(column, dtype):
+        return np.concatenate([column, np.repeat(column[:1], pad)]).astype(dtype)
+
     float_dtype = jnp.result_type(float)
-
-    def padded(column):
-        return np.concatenate([column, np.repeat(column[:1], pad)])
-
-    hyperparams = {n: jnp.asarray(padded(v), float_dtype) for n, v in trials.hyperparams.items()}
-    return hyperparams, jnp.asarray(padded(trials.seeds))
+    hyperparams = {n: padded(v, float_dtype) for n, v in trials.hyperparams.items()}
+    return hyperparams, padded(trials.seeds, jnp.result_type(int))
