@@ -110,3 +110,24 @@ def test_flat_layout_round_trips_states_of_nested_optimizers():
     assert jax.tree.structure(back) == jax.tree.structure(state)
     for a, b in zip(jax.tree.leaves(back), jax.tree.leaves(state), strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def test_unraveler_outside_a_program_equals_the_traced_unravel():
+    # More leaves of one shape than one unstacking program takes, interleaved with
+    # others (scalars included), so that leaves are gathered by shape across the tree.
+    count = flat.UNSTACK_CHUNK + 7
+    keys = jax.random.split(jax.random.key(0), 3 * count)
+    params = [{"v": jax.random.normal(keys[3 * i], (3,)),
+               "m": jax.random.normal(keys[3 * i + 1], (2, 2)),
+               "s": jax.random.normal(keys[3 * i + 2], ())} for i in range(count)]
+    layout = flat.FlatLayout.of(params)
+    vector = layout.ravel(params)
+    unraveled = layout.unraveler()(vector)
+    assert jax.tree.structure(unraveled) == jax.tree.structure(params)
+    for a, b in zip(jax.tree.leaves(unraveled), jax.tree.leaves(params), strict=True):
+        assert a.shape == b.shape and a.dtype == b.dtype
+        np.testing.assert_array_equal(a, b)
+    # Under a trace it is the traceable unravel.
+    traced = jax.jit(layout.unraveler())(vector)
+    for a, b in zip(jax.tree.leaves(traced), jax.tree.leaves(params), strict=True):
+        np.testing.assert_array_equal(a, b)

@@ -37,9 +37,10 @@ def _prepare(
     restore_best: bool,
     opt_state: OptState | None,
     flat_params: bool | None,
-) -> tuple[loop.LoopConfig, loop.LoopInputs]:
+) -> tuple[loop.LoopConfig, loop.LoopInputs, Callable | None]:
     """Check every input (before anything is compiled) and split them into the static
-    config and the traced inputs of :func:`jaxgd.train.loop.run`."""
+    config and the traced inputs of :func:`jaxgd.train.loop.run`; with them, on the flat
+    path, ``restore(flat_params, flat_state) -> (params, opt_state)``."""
     if not (callable(getattr(optimizer, "init", None)) and callable(getattr(optimizer, "update",
                                                                             None))):
         raise TypeError(
@@ -102,7 +103,6 @@ def _prepare(
         early_stopping=tol is not None or grad_tol is not None or val_data is not None,
         init=init,
         ravel=ravel,
-        restore=restore,
     )
     inputs = loop.LoopInputs(
         params=params,
@@ -115,7 +115,7 @@ def _prepare(
         grad_tol=-jnp.inf if grad_tol is None else grad_tol,
         patience=jnp.iinfo(jnp.int32).max if patience is None else patience,
     )
-    return config, inputs
+    return config, inputs, restore
 
 
 def fit(
@@ -211,7 +211,7 @@ def fit(
       >>> res.stop_reason, bool(res.converged)
       ('grad_tol', True)
     """
-    config, inputs = _prepare(
+    config, inputs, restore = _prepare(
         loss_fn, params, optimizer, data, batch_size=batch_size, max_steps=max_steps,
         num_epochs=num_epochs, key=key, tol=tol, grad_tol=grad_tol, val_data=val_data,
         patience=patience, has_aux=has_aux, progress=progress, progress_every=progress_every,
@@ -221,6 +221,9 @@ def fit(
     if sink is not None and hasattr(sink, "open"):
         sink.open(config.max_steps)
     out = loop.run(config, inputs)
+    if restore is not None:
+        params, opt_state = restore(out.params, out.opt_state)
+        out = out._replace(params=params, opt_state=opt_state)
     if sink is not None and not isinstance(out.num_steps, jax.core.Tracer):
         jax.effects_barrier()  # every report delivered before the bar is closed
         if hasattr(sink, "close"):
@@ -231,8 +234,10 @@ def fit(
 def lower_fit(loss_fn: Callable, params: Params, optimizer: GradientTransformation,
               data: Any = None, **kwargs: Any) -> jax.stages.Lowered:
     """The lowered program ``fit`` would run for these arguments (same keywords), e.g. to
-    read its text with ``.as_text()`` or compile it ahead of time with ``.compile()``."""
-    config, inputs = _prepare(loss_fn, params, optimizer, data, **_with_defaults(kwargs))
+    read its text with ``.as_text()`` or compile it ahead of time with ``.compile()``. On
+    the flat path its params and state keep the flat layout: ``fit`` unflattens them
+    outside the program (see :mod:`jaxgd.train.flat`)."""
+    config, inputs, _ = _prepare(loss_fn, params, optimizer, data, **_with_defaults(kwargs))
     return loop.run.lower(config, inputs)
 
 

@@ -65,10 +65,9 @@ class LoopConfig(NamedTuple):
     # ``init(params, hyperparams) -> opt_state``: the state is built inside the program
     # (``inputs.opt_state`` is then None), see jaxgd.core.hyperparams.HyperparamInit.
     init: Callable | None = None
-    # The flat fast path (jaxgd.train.flat): ``ravel(params) -> vector`` on the way in,
-    # ``restore(vector, flat_state) -> (params, opt_state)`` on the way out.
+    # The flat fast path (jaxgd.train.flat): ``ravel(params) -> vector`` on the way in
+    # (the result keeps the flat layout: fit unflattens it outside the program).
     ravel: Callable | None = None
-    restore: Callable | None = None
 
 
 class LoopInputs(NamedTuple):
@@ -307,8 +306,6 @@ def _run(cfg: LoopConfig, inputs: LoopInputs) -> result.FitResult:
     params, opt_state, val = carry.params, carry.opt_state, carry.val
     if val is not None and cfg.restore_best:
         params, opt_state = val.best_params, val.best_opt_state
-    if cfg.restore is not None:
-        params, opt_state = cfg.restore(params, opt_state)
     return result.FitResult(
         params=params,
         opt_state=opt_state,
