@@ -12,7 +12,10 @@ Suites, in order (each also runs alone, ``python -m benchmarks.<suite>``):
 * ``fit_loop``: ``jaxgd.fit`` vs a Python loop and a hand-written scan;
 * ``sweep``: ``jaxgd.sweep`` vs a hand-written optax vmap.
 
-The full run rewrites each suite's section of ``benchmarks/RESULTS.md`` (machine,
+Each suite runs in a fresh Python process of its own (as a user's program would run it:
+the per-call costs that ``fit_loop`` and ``sweep`` measure are not inflated by the
+objects and compile caches the suites before it leave behind). The full run rewrites
+each suite's section of ``benchmarks/RESULTS.md`` (machine,
 versions, date) and the ``summary`` section at its top: each target, the measured
 figure, met or not. ``--quick`` runs every suite with tiny sizes (under 90 s on two
 cores) and writes nothing.
@@ -27,12 +30,16 @@ Run (from the repository root)::
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib
+import json
 import re
+import subprocess
 import sys
+import tempfile
 import time
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from benchmarks import timing
@@ -64,6 +71,28 @@ def run_suite(name: str, quick: bool, write: bool, results: Path) -> list[Target
     if code:
         raise RuntimeError(f"{name}.main returned {code}")
     return None
+
+
+def run_suite_in_child(name: str, quick: bool, write: bool,
+                       results: Path) -> list[Target] | None:
+    """:func:`run_suite` in a fresh ``python -m benchmarks --child-suite`` process; its
+    output goes to this process's stdout, its targets come back as JSON."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "targets.json"
+        argv = [sys.executable, "-m", "benchmarks", "--child-suite", name,
+                "--results", str(results), "--targets-json", str(out)]
+        argv += (["--quick"] if quick else []) + ([] if write else ["--no-write"])
+        subprocess.run(argv, check=True, cwd=Path(__file__).resolve().parent.parent)
+        found = json.loads(out.read_text())
+    return None if found is None else [Target(**t) for t in found]
+
+
+def child_main(args: argparse.Namespace) -> int:
+    write = not (args.quick or args.no_write)
+    found = run_suite(args.child_suite, args.quick, write, args.results)
+    args.targets_json.write_text(json.dumps(
+        None if found is None else [dataclasses.asdict(t) for t in found]))
+    return 0
 
 
 def section_text(name: str, path: Path) -> str:
@@ -134,11 +163,15 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--no-write", action="store_true", help="write nothing")
     parser.add_argument("--results", type=Path, default=timing.RESULTS_PATH,
                         help="results file to update")
+    parser.add_argument("--child-suite", choices=SUITES, help=argparse.SUPPRESS)
+    parser.add_argument("--targets-json", type=Path, help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
 
-def main(argv: Sequence[str] | None = None, runner: Callable = run_suite) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.child_suite:
+        return child_main(args)
     suites = SUITES
     if args.only:
         suites = [s for s in args.only.split(",") if s]
@@ -154,7 +187,7 @@ def main(argv: Sequence[str] | None = None, runner: Callable = run_suite) -> int
         print(f"\n=== suite {name} ===", flush=True)
         t0 = time.perf_counter()
         try:
-            found = runner(name, args.quick, write, args.results)
+            found = run_suite_in_child(name, args.quick, write, args.results)
         except Exception:  # one suite failing must not lose the others' results
             traceback.print_exc()
             failed.append(name)

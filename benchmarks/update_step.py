@@ -214,8 +214,8 @@ class Shape:
 
 MIN_REPEATS = 6
 FULL_SHAPES = [
-    Shape.uniform(1, 16_000_000, repeats=15, inner=2, target=True, budget_s=2.5),
-    Shape.uniform(10, 1_000_000, repeats=15, inner=3, target=True, budget_s=2.0),
+    Shape.uniform(1, 16_000_000, repeats=30, inner=2, target=True, budget_s=5.0),
+    Shape.uniform(10, 1_000_000, repeats=30, inner=3, target=True, budget_s=4.0),
     Shape("resnet-like 160 leaves", resnet_like_shapes(44), repeats=12, inner=2, target=False,
           only=RESNET_SET, budget_s=1.5),
     Shape.uniform(1000, 1_000, repeats=25, inner=3, target=False, only=SEED, group=4,
@@ -699,7 +699,7 @@ def run(args: argparse.Namespace) -> Report:
             "(*2 runs*). "
             "jaxgd, optax and the elementwise pass run interleaved in one process (order "
             "shuffled each round; big shapes one variant per run, many-leaf shapes four). "
-            "Rounds: up to 15 (big shapes) to 40, fewer where a time budget per run says so "
+            "Rounds: up to 30 (big shapes) to 40, fewer where a time budget per run says so "
             "(column *rounds*). Times: the 10th percentile of the rounds (ms per step). "
             "Ratios: *median of "
             "the per-round ratios [IQR] / ratio of the 10th percentiles*; a target counts "
