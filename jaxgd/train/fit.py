@@ -39,8 +39,9 @@ def _prepare(
     flat_params: bool | None,
 ) -> tuple[loop.LoopConfig, loop.LoopInputs, Callable | None]:
     """Check every input (before anything is compiled) and split them into the static
-    config and the traced inputs of :func:`jaxgd.train.loop.run`; with them, on the flat
-    path, ``restore(flat_params, flat_state) -> (params, opt_state)``."""
+    config and the traced inputs of :func:`jaxgd.train.loop.run`; with them, where the
+    flat path leaves it to the caller, ``restore(flat_params, flat_state) -> (params,
+    opt_state)``."""
     if not (callable(getattr(optimizer, "init", None)) and callable(getattr(optimizer, "update",
                                                                             None))):
         raise TypeError(
@@ -70,13 +71,15 @@ def _prepare(
 
     # jaxgd's optimizers build their state inside the compiled program, from their
     # hyperparameter values passed as an input; others (optax's, user-made) eagerly here.
-    init = hyperparams = ravel = restore = None
+    init = hyperparams = ravel = restore = restore_in_loop = None
     if opt_state is None and isinstance(optimizer.init, HyperparamInit):
         init, hyperparams = optimizer.init.shared, optimizer.init.hyperparams(on_host=True)
     if flat.should_flatten(params, optimizer, flat_params):
         layout = flat.FlatLayout.of(params)
         ravel = layout.raveler()
         restore = flat.restorer(layout, flat.state_template(optimizer, params, layout))
+        if len(layout.shapes) <= flat.UNRAVEL_IN_PROGRAM_LEAVES:
+            restore, restore_in_loop = None, restore
         if init is None:
             flat_spec = jax.ShapeDtypeStruct((layout.size,), layout.dtype)
             if opt_state is None:
@@ -103,6 +106,7 @@ def _prepare(
         early_stopping=tol is not None or grad_tol is not None or val_data is not None,
         init=init,
         ravel=ravel,
+        restore=restore_in_loop,
     )
     inputs = loop.LoopInputs(
         params=params,

@@ -10,13 +10,14 @@ vector, and the whole update is a handful of kernels. The result is unflattened 
 so ``FitResult`` looks the same either way; numbers agree with the per-leaf loop to
 float rounding.
 
-Unflattening the result is done outside the loop's program: XLA:CPU spends about 6 ms
-compiling each output array of a program, so a program returning params and Adam state
-of 1000 leaves (3000 arrays) would compile for about 20 s. :meth:`FlatLayout.unraveler`
-instead gathers the leaves of each shape into stacks of at most :data:`UNSTACK_CHUNK`
-(one small program per layout) and splits each stack with one program per stack shape,
-compiled once per process: a few dozen dispatches per call, and compile time that does
-not grow with the leaf count.
+Unflattening the result of a big tree is done outside the loop's program: XLA:CPU
+spends about 6 ms compiling each output array of a program, so a program returning
+params and Adam state of 1000 leaves (3000 arrays) would compile for about 20 s.
+:meth:`FlatLayout.unraveler` instead gathers the leaves of each shape into stacks of at
+most :data:`UNSTACK_CHUNK` (one small program per layout) and splits each stack with one
+program per stack shape, compiled once per process: a few dozen dispatches per call, and
+compile time that does not grow with the leaf count. Small trees (at most
+:data:`UNRAVEL_IN_PROGRAM_LEAVES` leaves) are unflattened inside the loop's program.
 
 The rule (``flat_params=None``): flatten when the optimizer is flatten-invariant, the
 parameters have at least :data:`MIN_LEAVES` leaves, and all leaves share one floating
@@ -45,6 +46,11 @@ MIN_LEAVES = 2
 #: Most leaves split out of one stack by one compiled program (its compile time grows
 #: with its number of outputs).
 UNSTACK_CHUNK = 64
+
+#: Up to this many leaves, the loop's own program unflattens its result: a few more
+#: outputs to compile (about 6 ms each on the CPU) cost less than the dispatches of the
+#: grouped unravel (about 8 µs each, on every call).
+UNRAVEL_IN_PROGRAM_LEAVES = 8
 
 
 class FlatLayout(NamedTuple):

@@ -65,9 +65,11 @@ class LoopConfig(NamedTuple):
     # ``init(params, hyperparams) -> opt_state``: the state is built inside the program
     # (``inputs.opt_state`` is then None), see jaxgd.core.hyperparams.HyperparamInit.
     init: Callable | None = None
-    # The flat fast path (jaxgd.train.flat): ``ravel(params) -> vector`` on the way in
-    # (the result keeps the flat layout: fit unflattens it outside the program).
+    # The flat fast path (jaxgd.train.flat): ``ravel(params) -> vector`` on the way in,
+    # ``restore(vector, flat_state) -> (params, opt_state)`` on the way out for small
+    # trees (otherwise the result keeps the flat layout and fit unflattens it outside).
     ravel: Callable | None = None
+    restore: Callable | None = None
 
 
 class LoopInputs(NamedTuple):
@@ -266,11 +268,12 @@ def _while_body(cfg: LoopConfig, inputs: LoopInputs, c: _Carry) -> _Carry:
                         grad_norms=c.grad_norms.at[c.step].set(grad_norm))
 
 
-def _scan_body(cfg: LoopConfig, inputs: LoopInputs, c: _Carry, _) -> tuple[_Carry, tuple]:
+def _scan_body(cfg: LoopConfig, inputs: LoopInputs, c: _Carry, _) -> tuple[_Carry, jax.Array]:
     # Only "nonfinite" can end a run before its last step here; once it has, later
-    # iterations change nothing and record NaN.
+    # iterations change nothing and record NaN. Both history entries go out as one
+    # array: one write per step rather than two.
     new, loss, grad_norm = _step(cfg, inputs, c)
-    return new, (loss, grad_norm)
+    return new, jnp.stack([loss, grad_norm])
 
 
 def _run(cfg: LoopConfig, inputs: LoopInputs) -> result.FitResult:
@@ -297,15 +300,17 @@ def _run(cfg: LoopConfig, inputs: LoopInputs) -> result.FitResult:
     else:
         # A fixed number of steps: a scan that emits the histories rather than carrying
         # them, so that under vmap no step selects every lane's whole history.
-        carry, (losses, grad_norms) = jax.lax.scan(
+        carry, histories = jax.lax.scan(
             functools.partial(_scan_body, cfg, inputs),
             first._replace(losses=None, grad_norms=None), length=cfg.max_steps,
         )
         code = jnp.where(carry.code == result.RUNNING, result.MAX_STEPS, carry.code)
-        carry = carry._replace(losses=losses, grad_norms=grad_norms, code=code)
+        carry = carry._replace(losses=histories[:, 0], grad_norms=histories[:, 1], code=code)
     params, opt_state, val = carry.params, carry.opt_state, carry.val
     if val is not None and cfg.restore_best:
         params, opt_state = val.best_params, val.best_opt_state
+    if cfg.restore is not None:
+        params, opt_state = cfg.restore(params, opt_state)
     return result.FitResult(
         params=params,
         opt_state=opt_state,
