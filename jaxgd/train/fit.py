@@ -80,13 +80,13 @@ def _prepare(
         restore = flat.restorer(layout, flat.state_template(optimizer, params, layout))
         if len(layout.shapes) <= flat.UNRAVEL_IN_PROGRAM_LEAVES:
             restore, restore_in_loop = None, restore
-        if init is None:
+        if init is None and opt_state is None:  # raveled once, here, for the eager init
+            params, ravel = ravel(params), None
+            opt_state = optimizer.init(params)
+        elif init is None:
             flat_spec = jax.ShapeDtypeStruct((layout.size,), layout.dtype)
-            if opt_state is None:
-                opt_state = optimizer.init(ravel(params))
-            else:
-                opt_state = layout.map_state(opt_state, jax.eval_shape(optimizer.init, flat_spec),
-                                             to_flat=True)
+            opt_state = layout.map_state(opt_state, jax.eval_shape(optimizer.init, flat_spec),
+                                         to_flat=True)
         loss_fn = flat.flat_loss(loss_fn, layout, data is not None)
     elif init is None and opt_state is None:
         opt_state = optimizer.init(params)

@@ -75,8 +75,9 @@ class LoopConfig(NamedTuple):
 class LoopInputs(NamedTuple):
     """The traced inputs of the loop. ``tol`` / ``grad_tol`` are ``-inf`` and
     ``patience`` is the largest int32 when disabled, so that they never trigger.
-    ``params`` are in the caller's layout, ``opt_state`` in the loop's (flat on the fast
-    path), or None with ``hyperparams`` the values for ``LoopConfig.init``."""
+    ``params`` are in the caller's layout when ``LoopConfig.ravel`` is set, else in the
+    loop's; ``opt_state`` is in the loop's (flat on the fast path), or None with
+    ``hyperparams`` the values for ``LoopConfig.init``."""
 
     params: Any
     opt_state: Any
