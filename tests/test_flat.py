@@ -131,3 +131,16 @@ def test_unraveler_outside_a_program_equals_the_traced_unravel():
     traced = jax.jit(layout.unraveler())(vector)
     for a, b in zip(jax.tree.leaves(traced), jax.tree.leaves(params), strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def test_user_chain_initialised_outside_the_loop_equals_the_per_leaf_fit():
+    # A chain's init is not split like the aliases' (jaxgd.core.hyperparams.HyperparamInit),
+    # so fit builds its state eagerly, on the raveled params.
+    optimizer = jaxgd.chain(jaxgd.clip_by_global_norm(1.0), jaxgd.adam(0.05))
+    start = jax.tree.map(jnp.zeros_like, TARGET)
+    flat_run = jaxgd.fit(loss_fn, start, optimizer, max_steps=30)
+    per_leaf = jaxgd.fit(loss_fn, start, optimizer, max_steps=30, flat_params=False)
+    assert jax.tree.structure(flat_run.opt_state) == jax.tree.structure(per_leaf.opt_state)
+    for a, b in zip(jax.tree.leaves((flat_run.params, flat_run.opt_state)),
+                    jax.tree.leaves((per_leaf.params, per_leaf.opt_state)), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
