@@ -206,8 +206,14 @@ def test_line_search_takes_no_step_when_every_trial_loss_is_nan():
     p = jnp.ones(1)
     updates, state = opt.update(jnp.ones(1), opt.init(p), p, value_fn=loss)
     np.testing.assert_array_equal(updates, 0.0)
-    assert float(state[1].learning_rate) == 0.0 and float(state[1].value) == 1.0
+    # No step was accepted: the last accepted step size (the initial 1) is kept.
+    assert float(state[1].learning_rate) == 1.0 and float(state[1].value) == 1.0
     assert int(state[1].info.num_linesearch_steps) == 4
+    # So the next search starts from it again rather than from 0 (where it would accept
+    # t = 0, and every later search too): with a shorter direction it moves.
+    updates, state = opt.update(jnp.full(1, 1e-3), state, p, value_fn=loss)
+    np.testing.assert_allclose(updates, -0.8, rtol=1e-6)
+    assert float(state[1].learning_rate) == pytest.approx(0.8)
 
 
 @pytest.mark.parametrize(

@@ -133,7 +133,8 @@ def scale_by_backtracking_linesearch(
     diverges); extra arguments that ``value_fn`` does not
     take are ignored rather than raising (in a jaxgd chain every link sees every extra
     argument); when the search fails (step 0) ``state.value`` is :math:`f(p)`, the loss at
-    the parameters actually kept, and ``store_grad`` stores the gradient at the accepted
+    the parameters actually kept, ``state.learning_rate`` keeps the step size accepted
+    before (the next search starts from it), and ``store_grad`` stores the gradient at the accepted
     point computed after the search.
 
     Args:
@@ -232,6 +233,9 @@ def scale_by_backtracking_linesearch(
             new_value = jnp.asarray(new_value, dtype)
         scaled = jax.tree.map(lambda d: (t * d).astype(d.dtype), updates)
         info = BacktrackingInfo(count, error)
-        return scaled, ScaleByBacktrackingLinesearchState(t, new_value, new_grad, info)
+        # A failed search accepted no step: the next one starts from the last accepted
+        # step size, not from 0 (from which every later search would accept t = 0).
+        accepted = jnp.where(failed, state.learning_rate, t).astype(dtype)
+        return scaled, ScaleByBacktrackingLinesearchState(accepted, new_value, new_grad, info)
 
     return flatten_invariant(GradientTransformation(init, update))
