@@ -32,7 +32,6 @@ Targets (the issue): python loop / fit >= 3 and fit / optax scan <= 1.1.
 from __future__ import annotations
 
 import argparse
-import functools
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -80,7 +79,7 @@ OPTIMIZERS: list[Variant] = [
 LADDER = [
     ("optax scan", 0),
     ("+ grad norm recorded", 1),
-    ("+ finite test, selects", 2),
+    ("+ finite guard (lax.cond)", 2),
     ("+ stop-rule arithmetic", 3),
     ("+ while_loop on stop code (replica)", 4),
 ]
@@ -108,15 +107,6 @@ def make_problem(seed: int) -> tuple[Callable, Any, Any]:
         "b": 0.1 * jax.random.normal(kb, (), jnp.float32),
     }
     return problem.loss_fn, params, problem.data
-
-
-def _all_finite(tree: Any) -> jax.Array:
-    flags = [jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)]
-    return functools.reduce(jnp.logical_and, flags, jnp.asarray(True))
-
-
-def _select(pred: jax.Array, on_true: Any, on_false: Any) -> Any:
-    return jax.tree.map(lambda a, b: jnp.where(pred, a, b), on_true, on_false)
 
 
 def make_replica(loss_fn: Callable, opt: Any, stage: int, steps: int) -> Callable:
