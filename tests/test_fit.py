@@ -366,6 +366,13 @@ BAD_INPUTS = {
     "aux_not_expected": (
         dict(loss_fn=lambda p, b: (_mse(p, b), 0.0)), TypeError, "has_aux=True"),
     "not_an_optimizer": (dict(optimizer=0.1), TypeError, "gradient transformation"),
+    "opt_state_of_another_optimizer": (
+        dict(opt_state=jaxgd.adam(0.1).init(_P)), ValueError,
+        "opt_state does not match this optimizer"),
+    "opt_state_of_other_shapes": (
+        dict(optimizer=jaxgd.sgd(0.1, momentum=0.9),
+             opt_state=jaxgd.sgd(0.1, momentum=0.9).init({"w": jnp.zeros(3)})), ValueError,
+        r"opt_state leaf .* has shape \(3,\)"),
 }
 
 

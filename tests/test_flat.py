@@ -103,23 +103,47 @@ def test_flat_layout_round_trips_states_of_nested_optimizers():
     params = nested_params()
     optimizer = jaxgd.chain(jaxgd.clip_by_global_norm(1.0), jaxgd.adam(1e-3))
     layout = flat.FlatLayout.of(params)
-    state = optimizer.init(params)
-    flat_state = layout.map_state(state, optimizer.init(layout.ravel(params)), to_flat=True)
-    assert all(x.ndim <= 1 for x in jax.tree.leaves(flat_state))
-    back = layout.map_state(flat_state, state, to_flat=False)
-    assert jax.tree.structure(back) == jax.tree.structure(state)
-    for a, b in zip(jax.tree.leaves(back), jax.tree.leaves(state), strict=True):
-        np.testing.assert_array_equal(a, b)
+    mask = flat.state_mask(optimizer, layout)
+    # adam's mu and nu are params-shaped; the rest (its count, hyperparameters) is not.
+    assert mask.is_params.count(True) == 2
+    state = optimizer.update(jax.tree.map(jnp.ones_like, params), optimizer.init(params),
+                             params)[1]
+    flat_state = layout.ravel_state(state, mask)
+    assert jax.tree.structure(flat_state) == mask.structure
+    for is_params, leaf in zip(mask.is_params, jax.tree.leaves(flat_state), strict=True):
+        assert (leaf.shape == (layout.size,)) == is_params
+    for unravel in (layout.unravel, layout.unraveler()):
+        back = layout.unravel_state(flat_state, mask, unravel)
+        assert jax.tree.structure(back) == jax.tree.structure(state)
+        for a, b in zip(jax.tree.leaves(back), jax.tree.leaves(state), strict=True):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_state_mask_of_a_one_leaf_tree_keeps_the_count_apart():
+    # With one leaf, the per-leaf treedef is a bare leaf: the count, a bare leaf too, must
+    # not be taken for a params tree.
+    params = {"w": jnp.arange(3.0)}
+    optimizer = jaxgd.adam(0.1)
+    mask = flat.state_mask(optimizer, flat.FlatLayout.of(params))
+    assert sum(mask.is_params) == 2
+    half = jaxgd.fit(lambda p: jnp.sum(p["w"] ** 2), params, optimizer, max_steps=3,
+                     flat_params=True)
+    rest = jaxgd.fit(lambda p: jnp.sum(p["w"] ** 2), half.params, optimizer, max_steps=3,
+                     flat_params=True, opt_state=half.opt_state)
+    whole = jaxgd.fit(lambda p: jnp.sum(p["w"] ** 2), params, optimizer, max_steps=6,
+                      flat_params=False)
+    np.testing.assert_allclose(rest.params["w"], whole.params["w"], rtol=1e-6)
 
 
 def test_unraveler_outside_a_program_equals_the_traced_unravel():
-    # More leaves of one shape than one unstacking program takes, interleaved with
-    # others (scalars included), so that leaves are gathered by shape across the tree.
+    # More leaves of one shape than one chunk takes (the last chunk overlaps the one
+    # before), interleaved with others (scalars included), and a shape with fewer.
     count = flat.UNSTACK_CHUNK + 7
     keys = jax.random.split(jax.random.key(0), 3 * count)
     params = [{"v": jax.random.normal(keys[3 * i], (3,)),
                "m": jax.random.normal(keys[3 * i + 1], (2, 2)),
                "s": jax.random.normal(keys[3 * i + 2], ())} for i in range(count)]
+    params.append({"fewer than a chunk": jnp.arange(12.0).reshape(3, 4)})
     layout = flat.FlatLayout.of(params)
     vector = layout.ravel(params)
     unraveled = layout.unraveler()(vector)

@@ -213,3 +213,29 @@ def as_key(key: Any) -> jax.Array:
     if isinstance(key, int) and not isinstance(key, bool):
         return jax.random.PRNGKey(key)
     return key
+
+
+_INIT_SHAPES = BoundedCache(64)
+
+
+def check_opt_state(optimizer: Any, params: Any, opt_state: Any) -> None:
+    """Check that a state to resume from has the structure, shapes and dtypes of
+    ``optimizer.init(params)`` (traced once per optimizer setting and params shapes)."""
+    key = (optimizer.update, jax.tree.structure(params),
+           tuple((np.shape(x), dtype_of(x)) for x in jax.tree.leaves(params)))
+    expected = _INIT_SHAPES.get(key, lambda: jax.eval_shape(optimizer.init, _spec(params)))
+    if jax.tree.structure(opt_state) != jax.tree.structure(expected):
+        raise ValueError(
+            "opt_state does not match this optimizer and params: optimizer.init(params) "
+            f"has the structure {jax.tree.structure(expected)}, but opt_state has "
+            f"{jax.tree.structure(opt_state)}. Resume with the state from the same "
+            "optimizer (e.g. a FitResult's opt_state)."
+        )
+    paths = jax.tree_util.tree_leaves_with_path(expected)
+    for (path, want), got in zip(paths, jax.tree.leaves(opt_state), strict=True):
+        if np.shape(got) != want.shape or dtype_of(got) != want.dtype:
+            raise ValueError(
+                f"opt_state leaf {jax.tree_util.keystr(path)} has shape {np.shape(got)} and "
+                f"dtype {dtype_of(got)}, but optimizer.init(params) gives {want.shape} and "
+                f"{want.dtype}."
+            )

@@ -66,6 +66,8 @@ def _prepare(
     if batch_size is not None:
         batch = jax.tree.map(lambda x: x[:batch_size], data)
     checks.check_loss_fn(loss_fn, params, batch, has_aux, with_batch=data is not None)
+    if opt_state is not None:
+        checks.check_opt_state(optimizer, params, opt_state)
     if val_data is not None:
         checks.check_loss_fn(loss_fn, params, val_data, has_aux, with_batch=True)
 
@@ -77,16 +79,15 @@ def _prepare(
     if flat.should_flatten(params, optimizer, flat_params):
         layout = flat.FlatLayout.of(params)
         ravel = layout.raveler()
-        restore = flat.restorer(layout, flat.state_template(optimizer, params, layout))
+        mask = flat.state_mask(optimizer, layout)
+        restore = flat.restorer(layout, mask)
         if len(layout.shapes) <= flat.UNRAVEL_IN_PROGRAM_LEAVES:
             restore, restore_in_loop = None, restore
         if init is None and opt_state is None:  # raveled once, here, for the eager init
             params, ravel = ravel(params), None
             opt_state = optimizer.init(params)
         elif init is None:
-            flat_spec = jax.ShapeDtypeStruct((layout.size,), layout.dtype)
-            opt_state = layout.map_state(opt_state, jax.eval_shape(optimizer.init, flat_spec),
-                                         to_flat=True)
+            opt_state = layout.ravel_state(opt_state, mask)
         loss_fn = flat.flat_loss(loss_fn, layout, data is not None)
     elif init is None and opt_state is None:
         opt_state = optimizer.init(params)

@@ -11,13 +11,18 @@ so ``FitResult`` looks the same either way; numbers agree with the per-leaf loop
 float rounding.
 
 Unflattening the result of a big tree is done outside the loop's program: XLA:CPU
-spends about 6 ms compiling each output array of a program, so a program returning
-params and Adam state of 1000 leaves (3000 arrays) would compile for about 20 s.
-:meth:`FlatLayout.unraveler` instead gathers the leaves of each shape into stacks of at
-most :data:`UNSTACK_CHUNK` (one small program per layout) and splits each stack with one
-program per stack shape, compiled once per process: a few dozen dispatches per call, and
-compile time that does not grow with the leaf count. Small trees (at most
-:data:`UNRAVEL_IN_PROGRAM_LEAVES` leaves) are unflattened inside the loop's program.
+spends about 5 ms compiling each output array of a program, so a program returning
+params and Adam state of 1000 leaves (3000 arrays) would compile for about 15 s.
+:meth:`FlatLayout.unraveler` instead cuts the leaves of each shape out of the vector
+:data:`UNSTACK_CHUNK` at a time, by one small program per leaf shape that takes the
+leaves' offsets as an input: compiled once per process, it serves every chunk of every
+layout with that vector length, so compile time does not grow with the leaf count.
+Small trees (at most :data:`UNRAVEL_IN_PROGRAM_LEAVES` leaves) are unflattened inside
+the loop's program.
+
+Which parts of the optimizer state are params-shaped (and so flat inside the loop) is
+told by :func:`state_mask`, from the optimizer's state on the flat vector and on a small
+stand-in tree.
 
 The rule (``flat_params=None``): flatten when the optimizer is flatten-invariant, the
 parameters have at least :data:`MIN_LEAVES` leaves, and all leaves share one floating
@@ -26,6 +31,7 @@ dtype. ``fit(..., flat_params=True / False)`` overrides it.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from typing import Any, NamedTuple
@@ -43,9 +49,11 @@ from jaxgd.core.tree import dtype_of
 #: and the gain grows with the leaf count.
 MIN_LEAVES = 2
 
-#: Most leaves split out of one stack by one compiled program (its compile time grows
-#: with its number of outputs).
-UNSTACK_CHUNK = 64
+#: Leaves cut out of the vector by one call of the unflattening program. Its compile
+#: time grows with its number of outputs (about 5 ms each), and on the CPU a call costs
+#: about the same per leaf from 1 to 8 outputs, more above (the outputs' copies are then
+#: spread over threads).
+UNSTACK_CHUNK = 8
 
 #: Up to this many leaves, the loop's own program unflattens its result: a few more
 #: outputs to compile (about 6 ms each on the CPU) cost less than the dispatches of the
@@ -92,25 +100,30 @@ class FlatLayout(NamedTuple):
         tracer."""
         return _UNRAVELERS.get(self, lambda: _GroupedUnravel(self))
 
-    def map_state(self, state, template, to_flat: bool, unravel: Callable | None = None):
-        """Ravel (``to_flat``) or unravel (with ``unravel``, default :meth:`unravel`) the
-        params-shaped parts of an optimizer state.
+    def ravel_state(self, state, mask: StateMask):
+        """The flat-layout version of a per-leaf optimizer ``state`` (e.g. to resume
+        from it): each params-shaped part raveled, counts and the like passed through."""
+        parts = mask.structure.flatten_up_to(state)
+        return mask.structure.unflatten(
+            [self.ravel(part) if is_params else part
+             for part, is_params in zip(parts, mask.is_params, strict=True)])
 
-        ``template`` is the state in the other layout (or its shapes). Walking the flat
-        state's structure, every position that holds a whole params-shaped subtree in the
-        per-leaf state is converted; counts, hyperparameters and the like pass through.
-        """
+    def unravel_state(self, flat_state, mask: StateMask, unravel: Callable | None = None):
+        """The per-leaf version of a flat-layout optimizer state, by ``unravel`` (default
+        :meth:`unravel`)."""
         unravel = unravel or self.unravel
-        flat_state, tree_state = (template, state) if to_flat else (state, template)
-        positions = jax.tree.structure(flat_state).flatten_up_to(tree_state)
-        converted = [
-            (self.ravel(part) if to_flat else unravel(part))
-            if jax.tree.structure(per_leaf) == self.treedef else part
-            for part, per_leaf in zip(
-                positions if to_flat else jax.tree.leaves(flat_state), positions, strict=True
-            )
-        ]
-        return jax.tree.structure(flat_state).unflatten(converted)
+        return mask.structure.unflatten(
+            [unravel(leaf) if is_params else leaf
+             for leaf, is_params in zip(jax.tree.leaves(flat_state), mask.is_params,
+                                        strict=True)])
+
+
+class StateMask(NamedTuple):
+    """The structure of an optimizer's state in the flat layout, and which of its leaves
+    are params-shaped (a whole params tree in the per-leaf layout)."""
+
+    structure: Any
+    is_params: tuple[bool, ...]
 
 
 def should_flatten(params, optimizer: GradientTransformation, flat_params: bool | None) -> bool:
@@ -135,75 +148,84 @@ def should_flatten(params, optimizer: GradientTransformation, flat_params: bool 
 _RAVELERS = BoundedCache()
 _UNRAVELERS = BoundedCache()
 _FLAT_LOSSES = BoundedCache()
-_TEMPLATES = BoundedCache()
+_STATE_MASKS = BoundedCache()
 _RESTORERS = BoundedCache()
 
 
-def state_template(optimizer: GradientTransformation, params, layout: FlatLayout):
-    """The shapes of ``optimizer.init(params)`` in the per-leaf layout, remembered per
-    optimizer setting (its shared ``update``) and layout."""
-    return _TEMPLATES.get((optimizer.update, layout),
-                          lambda: jax.eval_shape(optimizer.init, params))
+def state_mask(optimizer: GradientTransformation, layout: FlatLayout) -> StateMask:
+    """Which leaves of ``optimizer.init(flat params)`` are params-shaped, remembered per
+    optimizer setting (its shared ``update``) and layout.
+
+    ``init`` is traced twice, on the flat vector and on a two-leaf stand-in tree: a
+    position of the flat state that holds a two-leaf tree in the stand-in's state is
+    params-shaped. (Tracing ``init`` on the caller's tree would tell the same at about
+    0.15 ms per leaf; the stand-in also keeps a one-leaf tree's count, itself one leaf,
+    apart from its params, and keeps state that an optimizer holds flat in either layout,
+    like L-BFGS's memory, as it is.)
+    """
+    def build():
+        flat_state = jax.eval_shape(optimizer.init, jax.ShapeDtypeStruct((layout.size,),
+                                                                         layout.dtype))
+        stand_in = (jax.ShapeDtypeStruct((1,), layout.dtype),) * 2
+        stand_in_state = jax.eval_shape(optimizer.init, stand_in)
+        structure = jax.tree.structure(flat_state)
+        params_tree = jax.tree.structure(stand_in)
+        return StateMask(structure, tuple(
+            jax.tree.structure(part) == params_tree
+            for part in structure.flatten_up_to(stand_in_state)))
+
+    return _STATE_MASKS.get((optimizer.update, layout), build)
 
 
 class _GroupedUnravel:
-    """A layout's unravel as a few compiled programs: one gathers the leaves of each shape
-    into stacks of at most :data:`UNSTACK_CHUNK`, then :func:`_unstack` splits each."""
+    """A layout's unravel outside a program: the leaves of each shape in chunks of at most
+    :data:`UNSTACK_CHUNK`, each chunk cut out by :func:`_slices_at`. A shape with more
+    leaves than a chunk ends on a chunk that overlaps the one before it, so that every
+    chunk of that shape has the same length (one program)."""
 
     def __init__(self, layout: FlatLayout):
         self.layout = layout
         sizes = [math.prod(s) for s in layout.shapes]
-        offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+        offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+        offset_dtype = np.int32 if layout.size <= np.iinfo(np.int32).max else np.int64
         by_shape: dict[tuple[int, ...], list[int]] = {}
         for i, shape in enumerate(layout.shapes):
             by_shape.setdefault(shape, []).append(i)
-        self.chunks = [(shape, leaves[k:k + UNSTACK_CHUNK])
-                       for shape, leaves in by_shape.items()
-                       for k in range(0, len(leaves), UNSTACK_CHUNK)]
-
-        def stack(flat, shape, leaves):
-            # One slice where the chunk's leaves lie back to back, else one gather (a
-            # stack of per-leaf slices would compile a kernel per leaf).
-            size, starts = math.prod(shape), offsets[leaves]
-            if np.all(np.diff(starts) == size):
-                block = flat[starts[0]:starts[0] + size * len(leaves)]
-            else:
-                block = flat[(starts[:, None] + np.arange(size)).ravel()]
-            return block.reshape((len(leaves), *shape))
-
-        def stacks(flat):
-            return tuple(stack(flat, shape, leaves) for shape, leaves in self.chunks)
-
-        self.stacks = jax.jit(stacks)
+        self.chunks = []
+        for shape, leaves in by_shape.items():
+            for k in range(0, len(leaves), UNSTACK_CHUNK):
+                chunk = leaves[max(0, min(k, len(leaves) - UNSTACK_CHUNK)):][:UNSTACK_CHUNK]
+                starts = jnp.asarray(offsets[chunk].astype(offset_dtype))
+                self.chunks.append((shape, chunk, starts))
 
     def __call__(self, flat: jax.Array):
         if isinstance(flat, jax.core.Tracer):
             return self.layout.unravel(flat)
         leaves: list[Any] = [None] * len(self.layout.shapes)
-        for (_, indices), stack in zip(self.chunks, self.stacks(flat), strict=True):
-            for i, leaf in zip(indices, _unstack(stack), strict=True):
+        for shape, chunk, starts in self.chunks:
+            for i, leaf in zip(chunk, _slices_at(flat, starts, shape), strict=True):
                 leaves[i] = leaf
         return self.layout.treedef.unflatten(leaves)
 
 
-@jax.jit
-def _unstack(stack: jax.Array) -> tuple[jax.Array, ...]:
-    """The rows of ``stack`` as separate arrays (compiled once per stack shape)."""
-    return tuple(stack[i] for i in range(stack.shape[0]))
+@functools.partial(jax.jit, static_argnums=2)
+def _slices_at(flat: jax.Array, starts: jax.Array, shape: tuple[int, ...]):
+    """The leaves of ``shape`` that start at ``starts`` in ``flat``, as separate arrays
+    (compiled once per vector length and dtype, shape and chunk length)."""
+    size = math.prod(shape)
+    return tuple(jax.lax.dynamic_slice(flat, (starts[i],), (size,)).reshape(shape)
+                 for i in range(starts.shape[0]))
 
 
-def restorer(layout: FlatLayout, template) -> Callable:
+def restorer(layout: FlatLayout, mask: StateMask) -> Callable:
     """``(flat_params, flat_state) -> (params, state)`` in the caller's layout, by
     :meth:`FlatLayout.unraveler` (outside the loop's program)."""
-    key = (layout, jax.tree.structure(template),
-           tuple((x.shape, x.dtype) for x in jax.tree.leaves(template)))
-
     def build():
         unravel = layout.unraveler()
-        return lambda params, state: (unravel(params), layout.map_state(
-            state, template, to_flat=False, unravel=unravel))
+        return lambda params, state: (unravel(params),
+                                      layout.unravel_state(state, mask, unravel))
 
-    return _RESTORERS.get(key, build)
+    return _RESTORERS.get((layout, mask), build)
 
 
 def flat_loss(loss_fn: Callable, layout: FlatLayout, with_data: bool) -> Callable:
