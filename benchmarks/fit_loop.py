@@ -439,25 +439,13 @@ def verdicts(results: Sequence[Result]) -> list[str]:
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m benchmarks.fit_loop", description=__doc__.split("\n\n")[0]
-    )
-    parser.add_argument(
-        "--quick", action="store_true", help="few rounds; writes nothing unless --write"
-    )
-    parser.add_argument(
-        "--write", action="store_true", help="write the RESULTS.md section even with --quick"
-    )
-    parser.add_argument("--no-write", action="store_true", help="never write RESULTS.md")
+    parser = timing.suite_parser("python -m benchmarks.fit_loop", __doc__, quick="few rounds")
     parser.add_argument(
         "--optimizers", help="comma-separated subset of: " + ", ".join(v.name for v in OPTIMIZERS)
     )
     parser.add_argument("--no-ablation", action="store_true", help="skip the ablation ladder")
     parser.add_argument("--repeats", type=int, help="override the number of rounds")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument(
-        "--results", type=Path, default=timing.RESULTS_PATH, help="results file to update"
-    )
     parser.add_argument(
         "--dump-hlo", type=Path, metavar="DIR", help="write fit's and the scan's optimized HLO"
     )
@@ -478,8 +466,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         cfg = Config(args.repeats, cfg.inner)
     if args.dump_hlo:
         args.dump_hlo.mkdir(parents=True, exist_ok=True)
-    subset = bool(args.optimizers or args.repeats or args.no_ablation)
-    write = not args.no_write and (args.write or not (args.quick or subset))
+    write = timing.wants_write(
+        args, subset=bool(args.optimizers or args.repeats or args.no_ablation))
     ablation = not args.no_ablation
 
     info = timing.machine_info()
@@ -563,8 +551,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             ]
             for r in results:
                 body += ["", f"{r.optimizer}:", "", overhead_table(r)]
-        path = timing.write_results_section(SECTION, "\n".join(body), args.results)
-        print(f"wrote section '{SECTION}' of {path}")
+        timing.write_section(SECTION, "\n".join(body), args.results)
     return 0
 
 

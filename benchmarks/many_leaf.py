@@ -612,20 +612,11 @@ def overhead_line(c: Case, public: str, program: str) -> str:
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m benchmarks.many_leaf", description=__doc__.split("\n\n")[0]
-    )
-    parser.add_argument("--quick", action="store_true",
-                        help="tiny sizes; writes nothing unless --write")
-    parser.add_argument("--write", action="store_true",
-                        help="write the RESULTS.md section even with --quick")
-    parser.add_argument("--no-write", action="store_true", help="never write RESULTS.md")
+    parser = timing.suite_parser("python -m benchmarks.many_leaf", __doc__, quick="tiny sizes")
     parser.add_argument("--cap", type=float,
                         help="seconds a per-leaf fit compile may take (child process)")
     parser.add_argument("--skip", default="",
                         help="comma-separated parts to skip: mlp, tree, curve")
-    parser.add_argument("--results", type=Path, default=timing.RESULTS_PATH,
-                        help="results file to update")
     parser.add_argument("--child", choices=["curve", "mlp", "tree"], help=argparse.SUPPRESS)
     parser.add_argument("--optimizer", default="adam", help=argparse.SUPPRESS)
     parser.add_argument("--leaves", default="", help=argparse.SUPPRESS)
@@ -854,11 +845,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         leaves = [int(x) for x in args.leaves.split(",") if x]
         child_main(args.child, args.quick, args.optimizer, leaves)
         return 0
-    write = not args.no_write and (args.write or not (args.quick or args.cap or args.skip))
+    write = timing.wants_write(args, subset=bool(args.cap or args.skip))
     report = run(args)
     if write:
-        path = timing.write_results_section(SECTION, report.body, args.results)
-        print(f"wrote section '{SECTION}' of {path}")
+        timing.write_section(SECTION, report.body, args.results)
     return 0
 
 

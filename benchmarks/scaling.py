@@ -154,16 +154,8 @@ def plot(points: Sequence[Point], key: str, path: Path, title: str) -> None:
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m benchmarks.scaling", description=__doc__.split("\n\n")[0]
-    )
-    parser.add_argument("--quick", action="store_true",
-                        help="tiny sizes; writes nothing (no RESULTS.md, no PNGs) unless --write")
-    parser.add_argument("--write", action="store_true",
-                        help="write the RESULTS.md section and the PNGs even with --quick")
-    parser.add_argument("--no-write", action="store_true", help="never write anything")
-    parser.add_argument("--results", type=Path, default=timing.RESULTS_PATH,
-                        help="results file to update")
+    parser = timing.suite_parser("python -m benchmarks.scaling", __doc__,
+                                 quick="tiny sizes (the PNGs are written with RESULTS.md)")
     parser.add_argument("--plots", type=Path, default=PLOT_DIR, help="folder for the PNGs")
     return parser.parse_args(argv)
 
@@ -229,11 +221,10 @@ def run(args: argparse.Namespace, write_plots: bool) -> Report:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    write = not args.no_write and (args.write or not args.quick)
+    write = timing.wants_write(args)
     report = run(args, write_plots=write)
     if write:
-        path = timing.write_results_section(SECTION, report.body, args.results)
-        print(f"wrote section '{SECTION}' of {path}")
+        timing.write_section(SECTION, report.body, args.results)
     return 0
 
 

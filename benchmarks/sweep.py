@@ -11,7 +11,9 @@ steps, on the same inputs, interleaved round by round in one process:
   ``train_one`` builds ``optax.inject_hyperparams(optax.adam)(learning_rate=lr)`` and runs
   a ``lax.scan`` of 200 steps (the same outputs: final params, loss curve, final loss);
 * ``64 single runs``: ``jax.jit(train_one)`` compiled once and called 64 times in a row;
-* ``64 x jaxgd.fit``: the jaxgd user's loop, ``fit(..., jaxgd.adam(lr), ...)`` per rate.
+* ``64 x jaxgd.fit``: the jaxgd user's loop, ``fit(..., jaxgd.adam(lr), ...)`` per rate;
+* ``loss + gradient floor``: the optax program with ``p - lr * grad`` for the optimizer,
+  the cost of the loss and gradient alone: how much any optimizer's program can save.
 
 Compile times are measured apart: the optax programs by ``lower`` + ``compile``; the
 sweep for 1, 64 and 256 trials as its first call minus its steady call, and as the
@@ -61,6 +63,7 @@ LOW_PERCENTILE = 10
 TARGET_VS_OPTAX = 1.0  # sweep / optax vmap scan <= this
 TARGET_VS_LOOP = 2.0  # 64 single runs / sweep >= this
 TARGET_COMPILE = 1.3  # sweep compile, 256 trials / 1 trial <= this
+FLOOR = "loss + gradient floor"  # vmap of a scan of p - lr * grad, no optimizer state
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -111,6 +114,22 @@ def make_train_one(loss_fn: Callable, steps: int) -> Callable:
         return p, losses, loss_fn(p, data)
 
     return train_one
+
+
+def make_floor_one(loss_fn: Callable, steps: int) -> Callable:
+    """``floor_one(lr, params, data)``: ``steps`` steps of ``p - lr * grad`` per leaf in a
+    ``lax.scan``, same outputs as ``train_one``: the loss and gradient with no optimizer
+    state, the floor under any optimizer's program."""
+
+    def floor_one(lr, params, data):
+        def body(p, _):
+            loss, grads = jax.value_and_grad(loss_fn)(p, data)
+            return jax.tree.map(lambda x, g: x - lr * g, p, grads), loss
+
+        p, losses = jax.lax.scan(body, params, None, length=steps)
+        return p, losses, loss_fn(p, data)
+
+    return floor_one
 
 
 def run_sweep(loss_fn, params, data, lrs, steps, devices=None) -> jaxgd.SweepResult:
@@ -252,11 +271,13 @@ def bench(cfg: Config, seed: int) -> Result:
             for lr in lrs
         ]
 
+    floor = jax.jit(jax.vmap(make_floor_one(loss_fn, cfg.steps), in_axes=(0, None, None)))
     fns: dict[str, Callable[[], Any]] = {
         "sweep": lambda: run_sweep(loss_fn, params, data, lrs, cfg.steps).fit.params,
         "optax vmap scan": lambda: vmapped.compiled(lrs_device, params, data)[0],
         f"{cfg.trials} single runs": singles,
         f"{cfg.trials} x jaxgd.fit": fits,
+        FLOOR: lambda: floor(lrs_device, params, data)[0],
     }
 
     # Same answers: every lane of the sweep against the optax programs.
@@ -417,10 +438,16 @@ def summary(cfg: Config, r: Result, dev: dict[str, Any] | None) -> list[str]:
     vs_loop_low = low(t[loop]) / low(t["sweep"])
     ceiling = timing.paired_ratio(t, loop, "optax vmap scan").median
     ceiling_low = low(t[loop]) / low(t["optax vmap scan"])
+    floor = timing.paired_ratio(t, FLOOR, "optax vmap scan").median
+    floor_low = low(t[FLOOR]) / low(t["optax vmap scan"])
     lines = [
         f"sweep / optax vmap scan = {vs_optax:.3f} / {vs_optax_low:.3f} "
         f"({judge(vs_optax, vs_optax_low, lambda x: x <= TARGET_VS_OPTAX)}, target <= "
-        f"{TARGET_VS_OPTAX:g})",
+        f"{TARGET_VS_OPTAX:g}; the {FLOOR}, `p - lr * grad` with no optimizer state, is "
+        f"{floor:.3f} / {floor_low:.3f} of the optax program: its whole Adam costs "
+        f"{1 - floor:.1%} / {1 - floor_low:.1%} of it, the sweep's work beyond the floor "
+        f"(Adam, the non-finite guard, gradient norms, per-trial stop codes, histories) "
+        f"{vs_optax - floor:.1%} / {vs_optax_low - floor_low:.1%})",
         f"{loop} / sweep = {vs_loop:.2f} / {vs_loop_low:.2f} "
         f"({judge(vs_loop, vs_loop_low, lambda x: x >= TARGET_VS_LOOP)}, target >= "
         f"{TARGET_VS_LOOP:g}; the hand-written optax vmap gets {ceiling:.2f} / "
@@ -453,16 +480,7 @@ def summary(cfg: Config, r: Result, dev: dict[str, Any] | None) -> list[str]:
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m benchmarks.sweep", description=__doc__.split("\n\n")[0]
-    )
-    parser.add_argument(
-        "--quick", action="store_true", help="smaller run; writes nothing unless --write"
-    )
-    parser.add_argument(
-        "--write", action="store_true", help="write the RESULTS.md section even with --quick"
-    )
-    parser.add_argument("--no-write", action="store_true", help="never write RESULTS.md")
+    parser = timing.suite_parser("python -m benchmarks.sweep", __doc__, quick="smaller run")
     parser.add_argument("--repeats", type=int, help="override the number of rounds")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
@@ -473,9 +491,6 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "XLA_FLAGS=--xla_force_host_platform_device_count=N set before starting",
     )
     parser.add_argument("--no-devices", action="store_true", help="skip the 2-device run")
-    parser.add_argument(
-        "--results", type=Path, default=timing.RESULTS_PATH, help="results file to update"
-    )
     return parser.parse_args(argv)
 
 
@@ -487,7 +502,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.devices:
         print(json.dumps(device_child(cfg, args.seed)))
         return 0
-    write = not args.no_write and (args.write or not (args.quick or args.repeats))
+    write = timing.wants_write(args, subset=bool(args.repeats))
 
     info = timing.machine_info()
     print(info, flush=True)
@@ -536,7 +551,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             "`lax.scan`, returning final params, loss curve and final loss like the sweep. "
             f"*{cfg.trials} single runs*: `jit(train_one)` compiled once, called "
             f"{cfg.trials} times in a row. *{cfg.trials} x jaxgd.fit*: `fit(..., "
-            "jaxgd.adam(lr), ...)` per rate (one compiled program). Interleaved in one "
+            f"jaxgd.adam(lr), ...)` per rate (one compiled program). *{FLOOR}*: "
+            "`jit(vmap(floor_one))`, a `lax.scan` of `p - lr * grad` per leaf (no optimizer "
+            "state), the cost of the loss and gradient alone. Interleaved in one "
             f"process ({cfg.repeats} rounds, order shuffled each round); each ratio is "
             f"*median of the per-round ratios [IQR] / ratio of the {LOW_PERCENTILE}th "
             "percentiles* (this 2-core machine is shared with other busy processes; "
@@ -594,8 +611,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "had to spare then. The other workers' load comes and goes, so the 2-device "
                 "speedup on this machine moves from run to run with it.",
             ]
-        path = timing.write_results_section(SECTION, "\n".join(body), args.results)
-        print(f"wrote section '{SECTION}' of {path}")
+        timing.write_section(SECTION, "\n".join(body), args.results)
     return 0
 
 

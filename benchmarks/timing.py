@@ -15,6 +15,7 @@ The rules (see ``/work/shared/REFERENCE.md``, "Measuring speed honestly"):
 
 from __future__ import annotations
 
+import argparse
 import datetime
 import gc
 import os
@@ -271,3 +272,30 @@ def write_results_section(name: str, body: str, path: str | Path = RESULTS_PATH)
     tmp.write_text(text)
     os.replace(tmp, path)
     return path
+
+
+def suite_parser(prog: str, doc: str, quick: str) -> argparse.ArgumentParser:
+    """The command line every suite shares: ``--quick`` (``quick`` says what it shrinks;
+    writes nothing unless ``--write``), ``--write``, ``--no-write`` and ``--results``.
+    The suite adds its own options to the parser."""
+    parser = argparse.ArgumentParser(prog=prog, description=doc.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true",
+                        help=f"{quick}; writes nothing unless --write")
+    parser.add_argument("--write", action="store_true",
+                        help="write the RESULTS.md section even with --quick or a subset")
+    parser.add_argument("--no-write", action="store_true", help="never write RESULTS.md")
+    parser.add_argument("--results", type=Path, default=RESULTS_PATH,
+                        help="results file to update")
+    return parser
+
+
+def wants_write(args: argparse.Namespace, subset: bool = False) -> bool:
+    """Whether a suite's run writes its results: never with ``--no-write``, always with
+    ``--write``, otherwise only for a full run (not ``--quick``, not a ``subset`` of the
+    suite)."""
+    return not args.no_write and (args.write or not (args.quick or subset))
+
+
+def write_section(name: str, body: str, path: str | Path) -> None:
+    """:func:`write_results_section`, saying where it wrote."""
+    print(f"wrote section '{name}' of {write_results_section(name, body, path)}", flush=True)

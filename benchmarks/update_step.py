@@ -577,16 +577,8 @@ def targets(rows: Sequence[Row]) -> list[Target]:
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m benchmarks.update_step", description=__doc__.split("\n\n")[0]
-    )
-    parser.add_argument(
-        "--quick", action="store_true", help="tiny sizes and repeats; writes nothing unless --write"
-    )
-    parser.add_argument(
-        "--write", action="store_true", help="write the RESULTS.md section even with --quick"
-    )
-    parser.add_argument("--no-write", action="store_true", help="never write RESULTS.md")
+    parser = timing.suite_parser("python -m benchmarks.update_step", __doc__,
+                                 quick="tiny sizes and repeats")
     parser.add_argument(
         "--variants", help="comma-separated subset of: " + ", ".join(v.name for v in VARIANTS)
     )
@@ -595,9 +587,6 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--repeats", type=int, help="override the rounds of every shape")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument(
-        "--results", type=Path, default=timing.RESULTS_PATH, help="results file to update"
-    )
     parser.add_argument(
         "--dump-hlo", type=Path, metavar="DIR", help="write each step's optimized HLO"
     )
@@ -729,12 +718,10 @@ def run(args: argparse.Namespace) -> Report:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    subset = bool(args.variants or args.shapes or args.repeats)
-    write = not args.no_write and (args.write or not (args.quick or subset))
+    write = timing.wants_write(args, subset=bool(args.variants or args.shapes or args.repeats))
     report = run(args)
     if write:
-        path = timing.write_results_section(SECTION, report.body, args.results)
-        print(f"wrote section '{SECTION}' of {path}")
+        timing.write_section(SECTION, report.body, args.results)
     return 0
 
 
