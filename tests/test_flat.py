@@ -135,10 +135,10 @@ def test_state_mask_of_a_one_leaf_tree_keeps_the_count_apart():
     np.testing.assert_allclose(rest.params["w"], whole.params["w"], rtol=1e-6)
 
 
-def test_unraveler_outside_a_program_equals_the_traced_unravel():
+def test_conversions_outside_a_program_equal_the_traced_ones():
     # More leaves of one shape than one chunk takes (the last chunk overlaps the one
     # before), interleaved with others (scalars included), and a shape with fewer.
-    count = flat.UNSTACK_CHUNK + 7
+    count = flat.CHUNK + 7
     keys = jax.random.split(jax.random.key(0), 3 * count)
     params = [{"v": jax.random.normal(keys[3 * i], (3,)),
                "m": jax.random.normal(keys[3 * i + 1], (2, 2)),
@@ -146,12 +146,16 @@ def test_unraveler_outside_a_program_equals_the_traced_unravel():
     params.append({"fewer than a chunk": jnp.arange(12.0).reshape(3, 4)})
     layout = flat.FlatLayout.of(params)
     vector = layout.ravel(params)
+    raveled = layout.raveler()(params)
+    assert raveled.shape == vector.shape and raveled.dtype == vector.dtype
+    np.testing.assert_array_equal(raveled, vector)
     unraveled = layout.unraveler()(vector)
     assert jax.tree.structure(unraveled) == jax.tree.structure(params)
     for a, b in zip(jax.tree.leaves(unraveled), jax.tree.leaves(params), strict=True):
         assert a.shape == b.shape and a.dtype == b.dtype
         np.testing.assert_array_equal(a, b)
-    # Under a trace it is the traceable unravel.
+    # Under a trace they are the traceable ravel and unravel.
+    np.testing.assert_array_equal(jax.jit(layout.raveler())(params), vector)
     traced = jax.jit(layout.unraveler())(vector)
     for a, b in zip(jax.tree.leaves(traced), jax.tree.leaves(params), strict=True):
         np.testing.assert_array_equal(a, b)

@@ -78,16 +78,19 @@ def _prepare(
         init, hyperparams = optimizer.init.shared, optimizer.init.hyperparams(on_host=True)
     if flat.should_flatten(params, optimizer, flat_params):
         layout = flat.FlatLayout.of(params)
-        ravel = layout.raveler()
         mask = flat.state_mask(optimizer, layout)
         restore = flat.restorer(layout, mask)
-        if len(layout.shapes) <= flat.UNRAVEL_IN_PROGRAM_LEAVES:
+        raveler = layout.raveler()
+        small = len(layout.shapes) <= flat.IN_PROGRAM_LEAVES
+        if small:  # unflattened inside the loop's program (see jaxgd.train.flat)
             restore, restore_in_loop = None, restore
-        if init is None and opt_state is None:  # raveled once, here, for the eager init
-            params, ravel = ravel(params), None
-            opt_state = optimizer.init(params)
-        elif init is None:
-            opt_state = layout.ravel_state(opt_state, mask)
+        if small and init is not None:  # and raveled there too
+            ravel = raveler
+        else:
+            params = raveler(params)
+        if init is None:  # the state is built, or converted, here, on the flat params
+            opt_state = (optimizer.init(params) if opt_state is None
+                         else layout.ravel_state(opt_state, mask, raveler))
         loss_fn = flat.flat_loss(loss_fn, layout, data is not None)
     elif init is None and opt_state is None:
         opt_state = optimizer.init(params)

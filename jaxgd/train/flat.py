@@ -10,15 +10,16 @@ vector, and the whole update is a handful of kernels. The result is unflattened 
 so ``FitResult`` looks the same either way; numbers agree with the per-leaf loop to
 float rounding.
 
-Unflattening the result of a big tree is done outside the loop's program: XLA:CPU
-spends about 5 ms compiling each output array of a program, so a program returning
-params and Adam state of 1000 leaves (3000 arrays) would compile for about 15 s.
-:meth:`FlatLayout.unraveler` instead cuts the leaves of each shape out of the vector
-:data:`UNSTACK_CHUNK` at a time, by one small program per leaf shape that takes the
-leaves' offsets as an input: compiled once per process, it serves every chunk of every
-layout with that vector length, so compile time does not grow with the leaf count.
-Small trees (at most :data:`UNRAVEL_IN_PROGRAM_LEAVES` leaves) are unflattened inside
-the loop's program.
+For a big tree, the conversions between the tree and the vector are done outside the
+loop's program. XLA:CPU spends about 5 ms compiling each output array of a program, so
+a program returning params and Adam state of 1000 leaves (3000 arrays) would compile
+for about 15 s; raveling 1000 input leaves inside the loop's program adds about 0.3 s to
+its compile. :meth:`FlatLayout.unraveler` and :meth:`FlatLayout.raveler` instead move
+the leaves of each shape :data:`CHUNK` at a time, by one small program per leaf shape
+that takes the leaves' offsets as an input (a slice out of the vector, an update of the
+vector in place): compiled once per process, it serves every chunk of every layout with
+that vector length, so compile time does not grow with the leaf count. Trees of at most
+:data:`IN_PROGRAM_LEAVES` leaves are converted inside the loop's program.
 
 Which parts of the optimizer state are params-shaped (and so flat inside the loop) is
 told by :func:`state_mask`, from the optimizer's state on the flat vector and on a small
@@ -49,16 +50,16 @@ from jaxgd.core.tree import dtype_of
 #: and the gain grows with the leaf count.
 MIN_LEAVES = 2
 
-#: Leaves cut out of the vector by one call of the unflattening program. Its compile
-#: time grows with its number of outputs (about 5 ms each), and on the CPU a call costs
-#: about the same per leaf from 1 to 8 outputs, more above (the outputs' copies are then
-#: spread over threads).
-UNSTACK_CHUNK = 8
+#: Leaves moved by one call of a conversion program outside the loop. Its compile time
+#: grows with its number of leaves (about 5 ms per output), and on the CPU a call costs
+#: about the same per leaf from 1 to 8 leaves, more above (the copies are then spread
+#: over threads).
+CHUNK = 8
 
-#: Up to this many leaves, the loop's own program unflattens its result: a few more
-#: outputs to compile (about 6 ms each on the CPU) cost less than the dispatches of the
-#: grouped unravel (about 8 µs each, on every call).
-UNRAVEL_IN_PROGRAM_LEAVES = 8
+#: Up to this many leaves, the loop's own program ravels the params and unflattens its
+#: result: a few more inputs and outputs to compile (about 5 ms per output on the CPU)
+#: cost less than the dispatches outside (about 2 µs per leaf, on every call).
+IN_PROGRAM_LEAVES = 8
 
 
 class FlatLayout(NamedTuple):
@@ -78,12 +79,14 @@ class FlatLayout(NamedTuple):
         return sum(math.prod(s) for s in self.shapes)
 
     def ravel(self, tree) -> jax.Array:
+        """The vector of ``tree``, traceable (inside a program)."""
         return jnp.concatenate([jnp.ravel(x) for x in jax.tree.leaves(tree)])
 
     def raveler(self) -> Callable:
-        """:meth:`ravel` as one compiled program (one dispatch rather than one per leaf),
-        the same function object for equal layouts."""
-        return _RAVELERS.get(self, lambda: jax.jit(self.ravel))
+        """:meth:`ravel` for use outside a program (the module docstring says why), the
+        same function object for equal layouts; it traces :meth:`ravel` when given
+        tracers."""
+        return _CHUNKED.get(self, lambda: _Chunked(self)).ravel
 
     def unravel(self, flat: jax.Array):
         """The tree of ``flat``, traceable (inside a program)."""
@@ -98,14 +101,16 @@ class FlatLayout(NamedTuple):
         """:meth:`unravel` for use outside a program (the module docstring says why), the
         same function object for equal layouts; it traces :meth:`unravel` when given a
         tracer."""
-        return _UNRAVELERS.get(self, lambda: _GroupedUnravel(self))
+        return _CHUNKED.get(self, lambda: _Chunked(self)).unravel
 
-    def ravel_state(self, state, mask: StateMask):
+    def ravel_state(self, state, mask: StateMask, ravel: Callable | None = None):
         """The flat-layout version of a per-leaf optimizer ``state`` (e.g. to resume
-        from it): each params-shaped part raveled, counts and the like passed through."""
+        from it): each params-shaped part raveled by ``ravel`` (default :meth:`ravel`),
+        counts and the like passed through."""
+        ravel = ravel or self.ravel
         parts = mask.structure.flatten_up_to(state)
         return mask.structure.unflatten(
-            [self.ravel(part) if is_params else part
+            [ravel(part) if is_params else part
              for part, is_params in zip(parts, mask.is_params, strict=True)])
 
     def unravel_state(self, flat_state, mask: StateMask, unravel: Callable | None = None):
@@ -145,8 +150,7 @@ def should_flatten(params, optimizer: GradientTransformation, flat_params: bool 
     return False
 
 
-_RAVELERS = BoundedCache()
-_UNRAVELERS = BoundedCache()
+_CHUNKED = BoundedCache()
 _FLAT_LOSSES = BoundedCache()
 _STATE_MASKS = BoundedCache()
 _RESTORERS = BoundedCache()
@@ -177,11 +181,12 @@ def state_mask(optimizer: GradientTransformation, layout: FlatLayout) -> StateMa
     return _STATE_MASKS.get((optimizer.update, layout), build)
 
 
-class _GroupedUnravel:
-    """A layout's unravel outside a program: the leaves of each shape in chunks of at most
-    :data:`UNSTACK_CHUNK`, each chunk cut out by :func:`_slices_at`. A shape with more
-    leaves than a chunk ends on a chunk that overlaps the one before it, so that every
-    chunk of that shape has the same length (one program)."""
+class _Chunked:
+    """A layout's ravel and unravel outside a program: the leaves of each shape in chunks
+    of at most :data:`CHUNK`, each chunk moved by one call of :func:`_slices_at` or
+    :func:`_place_at`. A shape with more leaves than a chunk ends on a chunk that
+    overlaps the one before it, so that every chunk of that shape has the same length
+    (one program)."""
 
     def __init__(self, layout: FlatLayout):
         self.layout = layout
@@ -193,12 +198,21 @@ class _GroupedUnravel:
             by_shape.setdefault(shape, []).append(i)
         self.chunks = []
         for shape, leaves in by_shape.items():
-            for k in range(0, len(leaves), UNSTACK_CHUNK):
-                chunk = leaves[max(0, min(k, len(leaves) - UNSTACK_CHUNK)):][:UNSTACK_CHUNK]
+            for k in range(0, len(leaves), CHUNK):
+                chunk = leaves[max(0, min(k, len(leaves) - CHUNK)):][:CHUNK]
                 starts = jnp.asarray(offsets[chunk].astype(offset_dtype))
                 self.chunks.append((shape, chunk, starts))
 
-    def __call__(self, flat: jax.Array):
+    def ravel(self, tree) -> jax.Array:
+        leaves = self.layout.treedef.flatten_up_to(tree)
+        if any(isinstance(x, jax.core.Tracer) for x in leaves):
+            return self.layout.ravel(tree)
+        flat = jnp.empty((self.layout.size,), jnp.result_type(*leaves))
+        for _, chunk, starts in self.chunks:
+            flat = _place_at(flat, starts, *(leaves[i] for i in chunk))
+        return flat
+
+    def unravel(self, flat: jax.Array):
         if isinstance(flat, jax.core.Tracer):
             return self.layout.unravel(flat)
         leaves: list[Any] = [None] * len(self.layout.shapes)
@@ -215,6 +229,16 @@ def _slices_at(flat: jax.Array, starts: jax.Array, shape: tuple[int, ...]):
     size = math.prod(shape)
     return tuple(jax.lax.dynamic_slice(flat, (starts[i],), (size,)).reshape(shape)
                  for i in range(starts.shape[0]))
+
+
+@functools.partial(jax.jit, donate_argnums=0)
+def _place_at(flat: jax.Array, starts: jax.Array, *leaves: jax.Array) -> jax.Array:
+    """``flat`` with ``leaves`` written in place from ``starts`` on (compiled once per
+    vector length and dtype, leaf shape and chunk length)."""
+    for i, leaf in enumerate(leaves):
+        flat = jax.lax.dynamic_update_slice(flat, jnp.ravel(leaf).astype(flat.dtype),
+                                            (starts[i],))
+    return flat
 
 
 def restorer(layout: FlatLayout, mask: StateMask) -> Callable:
