@@ -243,7 +243,8 @@ def lower_fit(loss_fn: Callable, params: Params, optimizer: GradientTransformati
               data: Any = None, **kwargs: Any) -> jax.stages.Lowered:
     """The lowered program ``fit`` would run for these arguments (same keywords), e.g. to
     read its text with ``.as_text()`` or compile it ahead of time with ``.compile()``. On
-    the flat path its params and state keep the flat layout: ``fit`` unflattens them
+    the flat path of a tree of more than ``flat.IN_PROGRAM_LEAVES`` leaves, its params
+    (in and out) and state keep the flat layout: ``fit`` ravels and unflattens them
     outside the program (see :mod:`jaxgd.train.flat`)."""
     config, inputs, _ = _prepare(loss_fn, params, optimizer, data, **_with_defaults(kwargs))
     return loop.run.lower(config, inputs)
