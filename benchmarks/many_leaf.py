@@ -213,20 +213,6 @@ def make_flat_scan(loss_fn: Callable, opt: Any, steps: int, layout: FlatLayout,
     return run
 
 
-def make_floor_scan(loss_fn: Callable, steps: int, lr: float = 1e-3) -> Callable:
-    """A scan of ``p - lr * grad`` per leaf, no optimizer state: the loss and gradient
-    with the cheapest possible update, a floor for any optimizer on this loss."""
-
-    def run(params, data):
-        def body(p, _):
-            loss, grads = jax.value_and_grad(loss_fn)(p, data)
-            return jax.tree.map(lambda x, g: x - lr * g, p, grads), loss
-
-        return jax.lax.scan(body, params, None, length=steps)
-
-    return run
-
-
 def make_train_step(loss_fn: Callable, opt: Any) -> Callable:
     def step(params, state, data):
         loss, grads = jax.value_and_grad(loss_fn)(params, data)
@@ -419,7 +405,7 @@ def bench_mlp(cfg: Config, quick: bool, cap_prediction: float | None) -> Case:
     flat = layout.ravel(params)
     flat_state = theirs.init(flat)
     flat_scan = jax.jit(make_flat_scan(mlp_loss, theirs, k, layout))
-    floor = jax.jit(make_floor_scan(mlp_loss, k))
+    floor = jax.jit(timing.floor_scan(mlp_loss, k))
     fns = {
         "fit": lambda: jaxgd.fit(mlp_loss, params, ours, data, max_steps=k).params,
         "fit program": lambda: program(params, data),
@@ -427,7 +413,7 @@ def bench_mlp(cfg: Config, quick: bool, cap_prediction: float | None) -> Case:
         "python loop": TrainLoop(step, copy_tree(params), theirs.init(copy_tree(params)),
                                  data, k),
         "flat optax scan": lambda: flat_scan(flat, flat_state, data),
-        "loss + gradient floor": lambda: floor(params, data),
+        "loss + gradient floor": lambda: floor(params, data, 1e-3),
     }
     t = timing.time_interleaved(fns, repeats=cfg.mlp_repeats, inner=1)
     res = jaxgd.fit(mlp_loss, params, ours, data, max_steps=k)

@@ -116,22 +116,6 @@ def make_train_one(loss_fn: Callable, steps: int) -> Callable:
     return train_one
 
 
-def make_floor_one(loss_fn: Callable, steps: int) -> Callable:
-    """``floor_one(lr, params, data)``: ``steps`` steps of ``p - lr * grad`` per leaf in a
-    ``lax.scan``, same outputs as ``train_one``: the loss and gradient with no optimizer
-    state, the floor under any optimizer's program."""
-
-    def floor_one(lr, params, data):
-        def body(p, _):
-            loss, grads = jax.value_and_grad(loss_fn)(p, data)
-            return jax.tree.map(lambda x, g: x - lr * g, p, grads), loss
-
-        p, losses = jax.lax.scan(body, params, None, length=steps)
-        return p, losses, loss_fn(p, data)
-
-    return floor_one
-
-
 def run_sweep(loss_fn, params, data, lrs, steps, devices=None) -> jaxgd.SweepResult:
     return jaxgd.sweep(
         loss_fn,
@@ -271,7 +255,13 @@ def bench(cfg: Config, seed: int) -> Result:
             for lr in lrs
         ]
 
-    floor = jax.jit(jax.vmap(make_floor_one(loss_fn, cfg.steps), in_axes=(0, None, None)))
+    floor_scan = timing.floor_scan(loss_fn, cfg.steps)
+
+    def floor_one(lr, params, data):  # the same outputs as train_one
+        p, losses = floor_scan(params, data, lr)
+        return p, losses, loss_fn(p, data)
+
+    floor = jax.jit(jax.vmap(floor_one, in_axes=(0, None, None)))
     fns: dict[str, Callable[[], Any]] = {
         "sweep": lambda: run_sweep(loss_fn, params, data, lrs, cfg.steps).fit.params,
         "optax vmap scan": lambda: vmapped.compiled(lrs_device, params, data)[0],

@@ -299,3 +299,18 @@ def wants_write(args: argparse.Namespace, subset: bool = False) -> bool:
 def write_section(name: str, body: str, path: str | Path) -> None:
     """:func:`write_results_section`, saying where it wrote."""
     print(f"wrote section '{name}' of {write_results_section(name, body, path)}", flush=True)
+
+
+def floor_scan(loss_fn: Callable, steps: int) -> Callable:
+    """``run(params, data, lr) -> (params, losses)``: ``steps`` steps of ``p - lr * grad``
+    per leaf in a ``lax.scan``, no optimizer state: the loss and gradient with the
+    cheapest possible update, the floor under any optimizer's program on this loss."""
+
+    def run(params, data, lr):
+        def body(p, _):
+            loss, grads = jax.value_and_grad(loss_fn)(p, data)
+            return jax.tree.map(lambda x, g: x - lr * g, p, grads), loss
+
+        return jax.lax.scan(body, params, None, length=steps)
+
+    return run
