@@ -11,7 +11,9 @@ suite measures what that buys, interleaved with optax in one process:
   batch, Adam. Per step: the public
   ``jaxgd.fit(loss, params, adam, data, max_steps=K)`` (flat path chosen automatically),
   its compiled program alone (``jax.jit`` of the same call), a hand-written optax
-  ``lax.scan`` of K steps and a Python loop of K jitted optax steps.
+  ``lax.scan`` of K steps and a Python loop of K jitted optax steps, once as optax's
+  documentation writes the step (nothing donated: the issue's 14.1 ms measurement) and
+  once with params and state donated.
 * **1000 x 1k tree** (measurement 4): 1000 leaves of 1,000 floats, the loss
   ``vdot(concatenate(leaves), G)`` (its gradient is a fixed random vector, so the step is
   almost all optimizer update), Adam, SGD + momentum and RMSProp: ``fit`` (flat) per step
@@ -33,9 +35,11 @@ Run (from the repository root)::
 
 Targets (the issue): MLP fit / optax python loop <= 0.7; 1000 x 1k fit (flat) / optax
 update step <= 0.25 (the issue's baselines: its figures are a jitted training step and a
-jitted update step called from Python); the ratios to a hand-written optax ``lax.scan``
-are reported beside them. The per-leaf public update ratio and the compile times are
-recorded.
+jitted update step called from Python). The update step here is donated, a stronger
+baseline than the issue's (about half its time); the MLP's verdict is against the step
+as optax's docs write it, with the donated loop's ratio beside it. The ratios to a
+hand-written optax ``lax.scan`` are reported too. The per-leaf public update ratio and
+the compile times are recorded.
 """
 
 from __future__ import annotations
@@ -244,7 +248,7 @@ class Repeat:
 
 
 class TrainLoop:
-    """A Python loop of a jitted, donated optax training step."""
+    """A Python loop of a jitted optax training step (``step(params, state, data)``)."""
 
     def __init__(self, step: Callable, params: Any, state: Any, data: Any, steps: int):
         self.step, self.params, self.state, self.data, self.steps = (
@@ -400,7 +404,10 @@ def bench_mlp(cfg: Config, quick: bool, cap_prediction: float | None) -> Case:
     scan = jax.jit(make_scan(mlp_loss, theirs, k))
     state = theirs.init(params)
     program = jax.jit(lambda p, d: jaxgd.fit(mlp_loss, p, ours, d, max_steps=k).params)
-    step = jax.jit(make_train_step(mlp_loss, theirs), donate_argnums=(0, 1))
+    # The step as optax's documentation writes it (jitted, nothing donated): the issue's
+    # measurement of the "full training step" (14.1 ms); the donated copy is faster.
+    step = jax.jit(make_train_step(mlp_loss, theirs))
+    donated = jax.jit(make_train_step(mlp_loss, theirs), donate_argnums=(0, 1))
     layout = FlatLayout.of(params)
     flat = layout.ravel(params)
     flat_state = theirs.init(flat)
@@ -410,8 +417,9 @@ def bench_mlp(cfg: Config, quick: bool, cap_prediction: float | None) -> Case:
         "fit": lambda: jaxgd.fit(mlp_loss, params, ours, data, max_steps=k).params,
         "fit program": lambda: program(params, data),
         "optax scan": lambda: scan(params, state, data),
-        "python loop": TrainLoop(step, copy_tree(params), theirs.init(copy_tree(params)),
-                                 data, k),
+        "python loop": TrainLoop(step, params, state, data, k),
+        "python loop, donated": TrainLoop(donated, copy_tree(params),
+                                          theirs.init(copy_tree(params)), data, k),
         "flat optax scan": lambda: flat_scan(flat, flat_state, data),
         "loss + gradient floor": lambda: floor(params, data, 1e-3),
     }
@@ -540,7 +548,8 @@ def mlp_table(c: Case) -> str:
         ("fit", "`jaxgd.fit(..., max_steps=K)` (flat path, automatic)"),
         ("fit program", "`jax.jit` of the same `fit` call (the loop alone)"),
         ("optax scan", "hand-written optax `lax.scan` of K steps"),
-        ("python loop", "K calls of a jitted, donated optax step"),
+        ("python loop", "K calls of a jitted optax step, as optax's docs write it"),
+        ("python loop, donated", "the same step with params and state donated"),
         ("flat optax scan", "the optax scan on params held as one vector, no checks"),
         ("loss + gradient floor", "a scan of `p - lr * grad` per leaf, no optimizer state"),
     ]:
@@ -642,8 +651,10 @@ def run(args: argparse.Namespace) -> Report:
         t0 = time.perf_counter()
         c = bench_mlp(cfg, args.quick, predicted_mlp)
         # The issue's baseline: its "full training step" (14.1 ms) is a jitted optax step
-        # called from Python; the hand-written optax scan is reported beside it.
+        # called from Python, nothing donated (our "python loop" reproduces it); the
+        # donated loop and the hand-written optax scan are reported beside it.
         r = c.ratio("fit", "python loop")
+        r_donated = c.ratio("fit", "python loop, donated")
         mlp_text = mlp_table(c)
         print(f"\nMLP {cfg.mlp_layers} x {cfg.mlp_width} ({c.extra['leaves']} leaves, "
               f"{c.extra['params']:,} params), K = {c.steps} "
@@ -654,7 +665,7 @@ def run(args: argparse.Namespace) -> Report:
                         if pl.ratio else f"fit(flat_params=False): {pl.note}")
         floor = c.ratio("loss + gradient floor", "optax scan")
         note = (
-            "Why: fit's loop alone (jit of the call) is "
+            "Where the time goes: fit's loop alone (jit of the call) is "
             f"{c.ratio('fit program', 'optax scan').text(iqr=False)} of the optax scan; "
             "the same optax scan with the params held flat (no checks) "
             f"{c.ratio('flat optax scan', 'optax scan').text(iqr=False)}; the loss and "
@@ -664,15 +675,19 @@ def run(args: argparse.Namespace) -> Report:
                  - c.ratio("flat optax scan", "optax scan").median)
         note += (f" fit's per-step work beyond the flat update (its guard, stop rules, "
                  f"histories) adds {added:+.2f} of the optax scan's step.")
-        floor_vs_loop = c.ratio("loss + gradient floor", "python loop")
-        if floor_vs_loop.worst(larger_is_worse=False) > TARGET_MLP:
-            note += (f" The loss and gradient alone are {floor_vs_loop.text(iqr=False)} of the "
-                     f"python loop, above {TARGET_MLP}: no optimizer-side change can meet this "
-                     "target on this problem.")
+        for loop in ("python loop", "python loop, donated"):
+            floor_vs_loop = c.ratio("loss + gradient floor", loop)
+            if floor_vs_loop.worst(larger_is_worse=False) > TARGET_MLP:
+                note += (f" The loss and gradient alone are {floor_vs_loop.text(iqr=False)} "
+                         f"of the {loop}, above {TARGET_MLP}: no optimizer-side change can "
+                         "get under it on this problem.")
         found.append(Target(
             f"MLP {c.extra['leaves']} leaves: fit / optax python loop (Adam, per step)",
             f"<= {TARGET_MLP}",
-            f"{r.text(iqr=False)}; fit / optax scan = "
+            f"{r.text(iqr=False)} (the loop as optax's docs write it, the issue's 14.1 ms "
+            f"measurement: {us(c.step_s('python loop'))} us / step here); with params and "
+            f"state donated {r_donated.text(iqr=False)} "
+            f"({r_donated.judge(lambda x: x <= TARGET_MLP)}); fit / optax scan = "
             f"{c.ratio('fit', 'optax scan').text(iqr=False)}; {per_leaf_txt}",
             r.judge(lambda x: x <= TARGET_MLP), note))
         mlp_text += ("\n\n" + overhead_line(c, "fit", "fit program") + "; fit's params vs "
