@@ -33,16 +33,25 @@ def build(name):
     return jaxgd.OPTIMIZERS[name](*SETTINGS.get(name, (0.05,)))
 
 
+def big_loss_fn(params):
+    """``loss_fn`` on each of several copies of the nested tree."""
+    return sum(loss_fn(p) for p in params)
+
+
+@pytest.mark.parametrize("copies", [1, 2], ids=["small tree", "big tree"])
 @pytest.mark.parametrize("name", sorted(jaxgd.OPTIMIZERS))
-def test_fit_with_flat_params_equals_the_per_leaf_fit(name):
+def test_fit_with_flat_params_equals_the_per_leaf_fit(name, copies):
     """In float64: with FMA, XLA rounds a*b+c differently for different vector widths
     (a 1000-element leaf vs one long vector), a float32 ulp per step; float64 keeps that
-    at 1e-16 so rel 1e-6 tests the fast path itself, elementwise."""
+    at 1e-16 so rel 1e-6 tests the fast path itself, elementwise. The small tree (6
+    leaves) is converted inside the loop's program, the big one (12) outside it."""
     with jax.enable_x64(True):
         optimizer = build(name)
-        start = jax.tree.map(lambda x: jnp.asarray(x, jnp.float64), nested_params(key=0))
-        per_leaf = jaxgd.fit(loss_fn, start, optimizer, max_steps=20, flat_params=False)
-        auto = jaxgd.fit(loss_fn, start, optimizer, max_steps=20)
+        start = jax.tree.map(lambda x: jnp.asarray(x, jnp.float64),
+                             [nested_params(key=k) for k in range(copies)])
+        assert (len(jax.tree.leaves(start)) > flat.IN_PROGRAM_LEAVES) == (copies > 1)
+        per_leaf = jaxgd.fit(big_loss_fn, start, optimizer, max_steps=20, flat_params=False)
+        auto = jaxgd.fit(big_loss_fn, start, optimizer, max_steps=20)
     assert auto.losses.dtype == jnp.float64
     assert flat.should_flatten(start, optimizer, None) == is_flatten_invariant(optimizer)
     assert jax.tree.structure(auto.params) == jax.tree.structure(start)
@@ -172,3 +181,74 @@ def test_user_chain_initialised_outside_the_loop_equals_the_per_leaf_fit():
     for a, b in zip(jax.tree.leaves((flat_run.params, flat_run.opt_state)),
                     jax.tree.leaves((per_leaf.params, per_leaf.opt_state)), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+
+
+def test_unravel_at_offsets_equals_unravel_with_the_same_derivatives():
+    params = [nested_params(key=k) for k in range(3)]
+    layout = flat.FlatLayout.of(params)
+    vector = layout.ravel(params)
+    offsets = layout.offset_inputs()
+    assert layout.offset_inputs() is offsets  # one set per layout
+
+    def weighted(unravel):
+        return lambda v: sum(jnp.sum(jnp.sin(x) * (i + 1.0))
+                             for i, x in enumerate(jax.tree.leaves(unravel(v))))
+
+    by_split = weighted(layout.unravel)
+    at_offsets = weighted(lambda v: layout.unravel_at(v, offsets))
+    cut = jax.jit(layout.unravel_at)(vector, offsets)
+    for a, b in zip(jax.tree.leaves(cut), jax.tree.leaves(params), strict=True):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_allclose(jax.jit(jax.grad(at_offsets))(vector),
+                               jax.grad(by_split)(vector), rtol=1e-6)
+    tangent = jnp.cos(jnp.arange(layout.size, dtype=vector.dtype))
+    np.testing.assert_allclose(jax.jvp(at_offsets, (vector,), (tangent,))[1],
+                               jax.jvp(by_split, (vector,), (tangent,))[1], rtol=1e-6)
+    batch = jnp.stack([vector, 2 * vector])
+    np.testing.assert_allclose(jax.vmap(at_offsets)(batch), jax.vmap(by_split)(batch),
+                               rtol=1e-6)
+
+
+def test_the_loop_of_a_big_tree_takes_the_leaf_offsets_as_inputs():
+    # As inputs, not constants: XLA:CPU compiles a slice at a constant offset as a
+    # kernel of its own per leaf (seconds on hundreds of leaves).
+    params = [jnp.full((3,), float(i)) for i in range(flat.IN_PROGRAM_LEAVES + 4)]
+    lowered = jaxgd.lower_fit(lambda p: sum(jnp.sum(x ** 2) for x in p), params,
+                              jaxgd.adam(0.1), max_steps=3)
+    (inputs,), _ = lowered.args_info
+    assert len(inputs.offsets) == len(params)
+    assert all(info.shape == () for info in inputs.offsets)
+    small = jaxgd.lower_fit(lambda p: sum(jnp.sum(x ** 2) for x in p), params[:2],
+                            jaxgd.adam(0.1), max_steps=3)
+    assert small.args_info[0][0].offsets is None
+
+
+def test_a_loss_that_ravels_the_whole_tree_gets_slices_at_constant_offsets():
+    # XLA cancels those against the loss's own concatenation.
+    from jax.flatten_util import ravel_pytree
+    params = [jnp.full((3,), float(i)) for i in range(flat.IN_PROGRAM_LEAVES + 4)]
+    layout = flat.FlatLayout.of(params)
+    weights = jnp.arange(layout.size, dtype=jnp.float32)
+
+    def ravels(p, w):
+        return jnp.vdot(ravel_pytree(p)[0], w)
+
+    def concatenates(p, w):
+        return jnp.vdot(jnp.concatenate([x.ravel() for x in p]), w)
+
+    def per_leaf(p, w):
+        return sum(jnp.vdot(x, w[:3]) for x in p)
+
+    def out_of_order(p, w):
+        return jnp.vdot(jnp.concatenate([x.ravel() for x in p[::-1]]), w)
+
+    found = {f.__name__: flat.loss_reflattens(f, layout, weights, True)
+             for f in (ravels, concatenates, per_leaf, out_of_order)}
+    assert found == {"ravels": True, "concatenates": True, "per_leaf": False,
+                     "out_of_order": False}
+    lowered = jaxgd.lower_fit(ravels, params, jaxgd.sgd(0.1), weights, max_steps=2)
+    assert lowered.args_info[0][0].offsets is None
+    res = jaxgd.fit(ravels, params, jaxgd.sgd(0.1), weights, max_steps=2)
+    expected = [x - 0.2 * weights[3 * i: 3 * i + 3] for i, x in enumerate(params)]
+    for a, b in zip(res.params, expected, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)

@@ -191,3 +191,28 @@ def test_trials_are_sharded_over_8_cpu_devices_with_the_1_device_results():
     done = subprocess.run([sys.executable, "-c", MULTI_DEVICE], env=env, capture_output=True,
                           text=True, timeout=300)
     assert done.returncode == 0 and "OK" in done.stdout, done.stderr[-3000:]
+
+
+def test_a_many_leaf_sweep_equals_separate_fits_and_leaves_fit_working():
+    # Over IN_PROGRAM_LEAVES leaves, fit's flat path hands the sweep its result flat and
+    # the sweep unflattens every trial at once after its program.
+    from jaxgd.train import flat
+    with jax.enable_x64(True):
+        target = [jnp.linspace(-1.0, 1.0, 3) * (i + 1) for i in range(flat.IN_PROGRAM_LEAVES + 4)]
+        params = [jnp.zeros_like(t) for t in target]
+
+        def loss(p):
+            return sum(jnp.sum((x - t) ** 2) for x, t in zip(p, target, strict=True))
+
+        lrs = [0.01, 0.05, 0.2]
+        res = sweep(loss, params, jaxgd.adam, hyperparams={"learning_rate": lrs},
+                    max_steps=25, max_parallel=2)
+        for i, lr in enumerate(lrs):
+            alone = jaxgd.fit(loss, params, jaxgd.adam(lr), max_steps=25)
+            lane = jax.tree.map(lambda x, i=i: x[i], (res.fit.params, res.fit.opt_state))
+            assert jax.tree.structure(lane) == jax.tree.structure(
+                (alone.params, alone.opt_state))
+            for a, b in zip(jax.tree.leaves(lane), jax.tree.leaves(
+                    (alone.params, alone.opt_state)), strict=True):
+                np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-12)
+            np.testing.assert_allclose(res.final_loss[i], loss(alone.params), rtol=1e-6)

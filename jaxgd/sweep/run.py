@@ -15,7 +15,8 @@ from jaxgd.core.base import Params
 from jaxgd.core.cache import BoundedCache
 from jaxgd.sweep.result import SweepResult
 from jaxgd.sweep.trials import as_columns, make_trials
-from jaxgd.train import fit
+from jaxgd.train import flat
+from jaxgd.train.fit import fit_unrestored
 
 
 def trial_keys(seed: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -30,35 +31,54 @@ def _final_loss(loss_fn, params, data, has_aux):
     return value[0] if has_aux else value
 
 
-def _trial_program(loss_fn, factory, init_fn, fit_kwargs: dict):
-    """The function of one trial, vmapped over the trial axis."""
+def _tree_key(tree) -> tuple:
+    """What a trial's start params are to the flat layout: structure, shapes, dtypes."""
+    leaves, treedef = jax.tree.flatten(tree)
+    return treedef, tuple((np.shape(x), jnp.result_type(x)) for x in leaves)
 
-    def one_trial(hyperparams, seed, params, data, val_data):
+
+def _trial_program(loss_fn, factory, init_fn, fit_kwargs: dict):
+    """The function of one trial, vmapped over the trial axis, and the restorers left by
+    its traces: on ``fit``'s flat path for a big tree, the trials' params and state leave
+    the program flat, and ``restorers[_tree_key(start params)]`` unflattens all of them
+    at once after it (inside, every output array would add to the compile time; see
+    :mod:`jaxgd.train.flat`). None there: the outputs have the caller's layout."""
+    restorers: dict[tuple, flat.Restorer | None] = {}
+
+    def one_trial(hyperparams, seed, params, data, val_data, offsets):
         init_key, fit_key = trial_keys(seed)
         start = params if init_fn is None else init_fn(init_key)
-        result = fit(loss_fn, start, factory(**hyperparams), data, key=fit_key,
-                     val_data=val_data, **fit_kwargs)
-        final = _final_loss(loss_fn, result.params, data, fit_kwargs.get("has_aux", False))
+        result, restore = fit_unrestored(loss_fn, start, factory(**hyperparams), data,
+                                         key=fit_key, val_data=val_data, offsets=offsets,
+                                         **fit_kwargs)
+        restorers[_tree_key(start)] = restore
+        final_params = result.params
+        if restore is not None:  # cut as fit's loop cut them (see flat.loss_reflattens)
+            reflattens = flat.loss_reflattens(loss_fn, restore.layout, data, data is not None)
+            final_params = restore.layout.unravel_at(final_params,
+                                                     None if reflattens else offsets)
+        final = _final_loss(loss_fn, final_params, data, fit_kwargs.get("has_aux", False))
         return result, final
 
-    return jax.vmap(one_trial, in_axes=(0, 0, None, None, None))
+    return jax.vmap(one_trial, in_axes=(0, 0, None, None, None, None)), restorers
 
 
 _PROGRAMS = BoundedCache(32)
 
 
 def _compiled_program(loss_fn, factory, init_fn, fit_kwargs: dict, devices: tuple):
-    """The jitted sweep program; reused by later sweeps with the same static inputs, so a
-    second sweep over other values (or other data of the same shapes) does not recompile."""
+    """The jitted sweep program and its restorers (see :func:`_trial_program`); reused
+    by later sweeps with the same static inputs, so a second sweep over other values (or
+    other data of the same shapes) does not recompile."""
     def build():
-        program = _trial_program(loss_fn, factory, init_fn, fit_kwargs)
+        program, restorers = _trial_program(loss_fn, factory, init_fn, fit_kwargs)
         if len(devices) == 1:
-            return jax.jit(program)
+            return jax.jit(program), restorers
         mesh = Mesh(np.array(devices), ("trials",))
         lanes = NamedSharding(mesh, PartitionSpec("trials"))
         replicated = NamedSharding(mesh, PartitionSpec())
-        return jax.jit(program, in_shardings=(lanes, lanes) + (replicated,) * 3,
-                       out_shardings=lanes)
+        return jax.jit(program, in_shardings=(lanes, lanes) + (replicated,) * 4,
+                       out_shardings=lanes), restorers
 
     key = (loss_fn, factory, init_fn, tuple(sorted(fit_kwargs.items())), devices)
     return _PROGRAMS.get(key, build)
@@ -139,17 +159,25 @@ def sweep(
     columns, seeds_array = as_columns(trials, num_chunks * chunk)
 
     val_data = fit_kwargs.pop("val_data", None)
-    run = _compiled_program(loss_fn, optimizer, init_fn, fit_kwargs, tuple(devices))
+    run, restorers = _compiled_program(loss_fn, optimizer, init_fn, fit_kwargs, tuple(devices))
+    start = params if init_fn is None else jax.eval_shape(
+        lambda seed: init_fn(trial_keys(seed)[0]), seeds_array[0])
+    # program inputs for fit's flat path, if it takes it (unused otherwise)
+    offsets = flat.FlatLayout.of(start).offset_inputs()
 
     outputs = []
     for i in range(num_chunks):
         rows = slice(i * chunk, (i + 1) * chunk)
         outputs.append(run({n: v[rows] for n, v in columns.items()}, seeds_array[rows],
-                           params, data, val_data))
+                           params, data, val_data, offsets))
     if num_chunks == 1:
         results, finals = outputs[0]
     else:
         results, finals = jax.tree.map(lambda *xs: jnp.concatenate(xs), *outputs)
     if num_chunks * chunk != trials.count:  # drop the padding lanes
         results, finals = jax.tree.map(lambda x: x[: trials.count], (results, finals))
+    restore = restorers[_tree_key(start)]
+    if restore is not None:
+        restored, opt_state = restore(results.params, results.opt_state)
+        results = results._replace(params=restored, opt_state=opt_state)
     return SweepResult(trials=trials, fit=results, final_loss=np.asarray(finals))

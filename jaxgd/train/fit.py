@@ -37,11 +37,13 @@ def _prepare(
     restore_best: bool,
     opt_state: OptState | None,
     flat_params: bool | None,
-) -> tuple[loop.LoopConfig, loop.LoopInputs, Callable | None]:
+    offsets: tuple[jax.Array, ...] | None = None,
+) -> tuple[loop.LoopConfig, loop.LoopInputs, flat.Restorer | None]:
     """Check every input (before anything is compiled) and split them into the static
     config and the traced inputs of :func:`jaxgd.train.loop.run`; with them, where the
     flat path leaves it to the caller, ``restore(flat_params, flat_state) -> (params,
-    opt_state)``."""
+    opt_state)``. ``offsets``: the layout's leaf offsets to use on the flat path of a
+    big tree (default ``layout.offset_inputs()``; see :func:`fit_unrestored`)."""
     if not (callable(getattr(optimizer, "init", None)) and callable(getattr(optimizer, "update",
                                                                             None))):
         raise TypeError(
@@ -73,17 +75,21 @@ def _prepare(
 
     # jaxgd's optimizers build their state inside the compiled program, from their
     # hyperparameter values passed as an input; others (optax's, user-made) eagerly here.
-    init = hyperparams = ravel = restore = restore_in_loop = None
+    init = hyperparams = layout = ravel = restore = restore_in_loop = None
     if opt_state is None and isinstance(optimizer.init, HyperparamInit):
         init, hyperparams = optimizer.init.shared, optimizer.init.hyperparams(on_host=True)
     if flat.should_flatten(params, optimizer, flat_params):
         layout = flat.FlatLayout.of(params)
         mask = flat.state_mask(optimizer, layout)
-        restore = flat.restorer(layout, mask)
+        restore = flat.Restorer(layout, mask)
         raveler = layout.raveler()
         small = len(layout.shapes) <= flat.IN_PROGRAM_LEAVES
         if small:  # unflattened inside the loop's program (see jaxgd.train.flat)
-            restore, restore_in_loop = None, restore
+            restore, restore_in_loop, offsets = None, restore, None
+        elif flat.loss_reflattens(loss_fn, layout, batch, data is not None):
+            offsets = None
+        elif offsets is None:
+            offsets = layout.offset_inputs()
         if small and init is not None:  # and raveled there too
             ravel = raveler
         else:
@@ -91,9 +97,10 @@ def _prepare(
         if init is None:  # the state is built, or converted, here, on the flat params
             opt_state = (optimizer.init(params) if opt_state is None
                          else layout.ravel_state(opt_state, mask, raveler))
-        loss_fn = flat.flat_loss(loss_fn, layout, data is not None)
-    elif init is None and opt_state is None:
-        opt_state = optimizer.init(params)
+    else:
+        offsets = None
+        if init is None and opt_state is None:
+            opt_state = optimizer.init(params)
 
     config = loop.LoopConfig(
         loss_fn=loss_fn,
@@ -109,6 +116,7 @@ def _prepare(
         progress_every=progress_every,
         early_stopping=tol is not None or grad_tol is not None or val_data is not None,
         init=init,
+        layout=layout,
         ravel=ravel,
         restore=restore_in_loop,
     )
@@ -122,6 +130,7 @@ def _prepare(
         tol=-jnp.inf if tol is None else tol,
         grad_tol=-jnp.inf if grad_tol is None else grad_tol,
         patience=jnp.iinfo(jnp.int32).max if patience is None else patience,
+        offsets=offsets,
     )
     return config, inputs, restore
 
@@ -237,6 +246,24 @@ def fit(
         if hasattr(sink, "close"):
             sink.close()
     return out
+
+
+def fit_unrestored(loss_fn: Callable, params: Params, optimizer: GradientTransformation,
+                   data: Any = None, *, offsets: tuple[jax.Array, ...] | None = None,
+                   **kwargs: Any) -> tuple[FitResult, flat.Restorer | None]:
+    """:func:`fit` (same keywords, no progress) for callers that trace it in their own
+    program, like :func:`jaxgd.sweep`. On the flat path of a big tree:
+
+    * the result keeps the flat layout: ``(result, restore)``, where
+      ``restore(result.params, result.opt_state)`` gives the caller's layout, after the
+      caller's program (unflattening inside costs compile time per output array, see
+      :mod:`jaxgd.train.flat`); ``restore`` is None when the result has it already;
+    * ``offsets``, ``flat.FlatLayout.of(params).offset_inputs()`` passed in as inputs of
+      the caller's program, keep the loss's unflattening cheap to compile (as constants
+      each leaf's slice compiles on its own; see ``FlatLayout.unravel_at``)."""
+    config, inputs, restore = _prepare(loss_fn, params, optimizer, data, offsets=offsets,
+                                       **_with_defaults(kwargs))
+    return loop.run(config, inputs), restore
 
 
 def lower_fit(loss_fn: Callable, params: Params, optimizer: GradientTransformation,

@@ -65,9 +65,12 @@ class LoopConfig(NamedTuple):
     # ``init(params, hyperparams) -> opt_state``: the state is built inside the program
     # (``inputs.opt_state`` is then None), see jaxgd.core.hyperparams.HyperparamInit.
     init: Callable | None = None
-    # The flat fast path (jaxgd.train.flat): ``ravel(params) -> vector`` on the way in,
-    # ``restore(vector, flat_state) -> (params, opt_state)`` on the way out for small
-    # trees (otherwise the result keeps the flat layout and fit unflattens it outside).
+    # The flat fast path (jaxgd.train.flat): the params are a vector in the loop, which
+    # the loss sees unflattened by ``layout.unravel_at(vector, inputs.offsets)``;
+    # ``ravel(params) -> vector`` on the way in, ``restore(vector, flat_state) ->
+    # (params, opt_state)`` on the way out for small trees (otherwise the result keeps
+    # the flat layout and fit unflattens it outside).
+    layout: Any = None
     ravel: Callable | None = None
     restore: Callable | None = None
 
@@ -77,7 +80,9 @@ class LoopInputs(NamedTuple):
     ``patience`` is the largest int32 when disabled, so that they never trigger.
     ``params`` are in the caller's layout when ``LoopConfig.ravel`` is set, else in the
     loop's; ``opt_state`` is in the loop's (flat on the fast path), or None with
-    ``hyperparams`` the values for ``LoopConfig.init``."""
+    ``hyperparams`` the values for ``LoopConfig.init``. ``offsets``: on the flat path
+    of a big tree, where its leaves start in the vector (see
+    :meth:`jaxgd.train.flat.FlatLayout.unravel_at`), else None."""
 
     params: Any
     opt_state: Any
@@ -88,6 +93,7 @@ class LoopInputs(NamedTuple):
     tol: jax.Array
     grad_tol: jax.Array
     patience: jax.Array
+    offsets: tuple[jax.Array, ...] | None = None
 
 
 class _Carry(NamedTuple):
@@ -120,8 +126,12 @@ def _report(sink: ProgressSink, report: Any, step: Any, loss: Any) -> None:
         sink(step, loss)
 
 
-def _loss(cfg: LoopConfig, params: Any, batch: Any) -> tuple[jax.Array, Any]:
-    """``(loss, aux)`` of ``cfg.loss_fn`` under either calling convention."""
+def _loss(cfg: LoopConfig, inputs: LoopInputs, params: Any, batch: Any
+          ) -> tuple[jax.Array, Any]:
+    """``(loss, aux)`` of ``cfg.loss_fn`` under either calling convention, on the params
+    in the caller's layout."""
+    if cfg.layout is not None:
+        params = cfg.layout.unravel_at(params, inputs.offsets)
     out = cfg.loss_fn(params, batch) if cfg.with_data else cfg.loss_fn(params)
     return out if cfg.has_aux else (out, None)
 
@@ -176,7 +186,7 @@ def _validate(cfg: LoopConfig, inputs: LoopInputs, val: validation.Validation, p
         do_validate,
         lambda v: validation.record(
             v,
-            _loss(cfg, params, inputs.val_data)[0],
+            _loss(cfg, inputs, params, inputs.val_data)[0],
             (step - 1) // cfg.steps_per_epoch,
             epoch_end,
             inputs.patience,
@@ -193,13 +203,14 @@ def _step(cfg: LoopConfig, inputs: LoopInputs, c: _Carry) -> tuple[_Carry, jax.A
     entries of the loss and gradient-norm histories (NaN for a step not applied)."""
     batch, permutation = _batch(cfg, inputs, c)
     (loss, aux), grads = jax.value_and_grad(
-        lambda p: _loss(cfg, p, batch), has_aux=True
+        lambda p: _loss(cfg, inputs, p, batch), has_aux=True
     )(c.params)
     loss = loss.astype(c.prev_loss.dtype)
     grad_norm = global_norm(grads).astype(c.prev_loss.dtype)
     extra = {}
     if cfg.pass_extra_args:  # for optimizers that use them (line searches, Polyak steps)
-        extra = {"value": loss, "grad": grads, "value_fn": lambda p: _loss(cfg, p, batch)[0]}
+        extra = {"value": loss, "grad": grads,
+                 "value_fn": lambda p: _loss(cfg, inputs, p, batch)[0]}
 
     def apply(state):
         updates, new_opt_state = cfg.update(grads, state[1], state[0], **extra)
@@ -287,7 +298,7 @@ def _run(cfg: LoopConfig, inputs: LoopInputs) -> result.FitResult:
     batch0 = inputs.data
     if cfg.batch_size is not None:
         batch0 = jax.tree.map(lambda x: x[: cfg.batch_size], inputs.data)
-    loss_spec, aux_spec = jax.eval_shape(lambda p: _loss(cfg, p, batch0), inputs.params)
+    loss_spec, aux_spec = jax.eval_shape(lambda p: _loss(cfg, inputs, p, batch0), inputs.params)
     inputs = inputs._replace(
         tol=jnp.asarray(inputs.tol, loss_spec.dtype),
         grad_tol=jnp.asarray(inputs.grad_tol, loss_spec.dtype),
