@@ -53,10 +53,9 @@ def _trial_program(loss_fn, factory, init_fn, fit_kwargs: dict):
                                          **fit_kwargs)
         restorers[_tree_key(start)] = restore
         final_params = result.params
-        if restore is not None:  # cut as fit's loop cut them (see flat.loss_reflattens)
-            reflattens = flat.loss_reflattens(loss_fn, restore.layout, data, data is not None)
-            final_params = restore.layout.unravel_at(final_params,
-                                                     None if reflattens else offsets)
+        if restore is not None:  # cut as fit's loop cuts them
+            final_params = restore.layout.unravel_at(final_params, flat.loss_offsets(
+                loss_fn, restore.layout, data, data is not None, offsets))
         final = _final_loss(loss_fn, final_params, data, fit_kwargs.get("has_aux", False))
         return result, final
 

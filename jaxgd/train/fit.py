@@ -86,10 +86,8 @@ def _prepare(
         small = len(layout.shapes) <= flat.IN_PROGRAM_LEAVES
         if small:  # unflattened inside the loop's program (see jaxgd.train.flat)
             restore, restore_in_loop, offsets = None, restore, None
-        elif flat.loss_reflattens(loss_fn, layout, batch, data is not None):
-            offsets = None
-        elif offsets is None:
-            offsets = layout.offset_inputs()
+        else:
+            offsets = flat.loss_offsets(loss_fn, layout, batch, data is not None, offsets)
         if small and init is not None:  # and raveled there too
             ravel = raveler
         else:

@@ -198,6 +198,17 @@ def loss_reflattens(loss_fn: Callable, layout: FlatLayout, batch: Any,
     return _REFLATTENS.get(key, build)
 
 
+def loss_offsets(loss_fn: Callable, layout: FlatLayout, batch: Any, with_data: bool,
+                 offsets: tuple[jax.Array, ...] | None = None) -> tuple[jax.Array, ...] | None:
+    """The offsets a big tree's leaves are cut at for ``loss_fn`` (see
+    :meth:`FlatLayout.unravel_at`): ``offsets`` (default :meth:`FlatLayout.offset_inputs`),
+    or None, constant offsets, for a loss that ravels the tree itself
+    (:func:`loss_reflattens`)."""
+    if loss_reflattens(loss_fn, layout, batch, with_data):
+        return None
+    return layout.offset_inputs() if offsets is None else offsets
+
+
 def should_flatten(params, optimizer: GradientTransformation, flat_params: bool | None) -> bool:
     """Apply the rule in the module docstring; ``flat_params`` forces it either way."""
     leaves = jax.tree.leaves(params)
