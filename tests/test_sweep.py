@@ -216,3 +216,14 @@ def test_a_many_leaf_sweep_equals_separate_fits_and_leaves_fit_working():
                     (alone.params, alone.opt_state)), strict=True):
                 np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-12)
             np.testing.assert_allclose(res.final_loss[i], loss(alone.params), rtol=1e-6)
+
+
+def test_a_many_leaf_sweep_from_numpy_float64_params_restores_its_trials():
+    # Outside x64, jit turns the float64 start into float32: the sweep must look up the
+    # restore of the program it traced, keyed by the start as the program sees it.
+    params = [np.full(3, float(i)) for i in range(12)]
+    res = sweep(lambda p: sum(jnp.sum(x**2) for x in p), params, jaxgd.sgd,
+                hyperparams={"learning_rate": [0.1, 0.2]}, max_steps=3)
+    assert len(res.fit.params) == 12
+    assert res.fit.params[1].shape == (2, 3) and res.fit.params[1].dtype == jnp.float32
+    np.testing.assert_allclose(res.fit.params[1][0], 0.8 ** 3, rtol=1e-6)

@@ -7,6 +7,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jaxgd.core.numerics import abs_sq
 
@@ -33,6 +34,13 @@ def dtype_of(x) -> Any:
     JAX would give it to a Python scalar."""
     dtype = getattr(x, "dtype", None)
     return dtype if dtype is not None else jnp.result_type(x)
+
+
+def shapes_key(tree: Any) -> tuple:
+    """The structure, shapes and dtypes of ``tree`` (hashable): what a program traced on
+    it depends on, to remember work done for it."""
+    return jax.tree.structure(tree), tuple((np.shape(x), dtype_of(x))
+                                           for x in jax.tree.leaves(tree))
 
 
 def check_float_params(params: Any) -> None:

@@ -13,6 +13,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from jaxgd.core.base import Params
 from jaxgd.core.cache import BoundedCache
+from jaxgd.core.tree import shapes_key
 from jaxgd.sweep.result import SweepResult
 from jaxgd.sweep.trials import as_columns, make_trials
 from jaxgd.train import flat
@@ -31,16 +32,10 @@ def _final_loss(loss_fn, params, data, has_aux):
     return value[0] if has_aux else value
 
 
-def _tree_key(tree) -> tuple:
-    """What a trial's start params are to the flat layout: structure, shapes, dtypes."""
-    leaves, treedef = jax.tree.flatten(tree)
-    return treedef, tuple((np.shape(x), jnp.result_type(x)) for x in leaves)
-
-
 def _trial_program(loss_fn, factory, init_fn, fit_kwargs: dict):
     """The function of one trial, vmapped over the trial axis, and the restorers left by
     its traces: on ``fit``'s flat path for a big tree, the trials' params and state leave
-    the program flat, and ``restorers[_tree_key(start params)]`` unflattens all of them
+    the program flat, and ``restorers[shapes_key(start params)]`` unflattens all of them
     at once after it (inside, every output array would add to the compile time; see
     :mod:`jaxgd.train.flat`). None there: the outputs have the caller's layout."""
     restorers: dict[tuple, flat.Restorer | None] = {}
@@ -51,7 +46,7 @@ def _trial_program(loss_fn, factory, init_fn, fit_kwargs: dict):
         result, restore = fit_unrestored(loss_fn, start, factory(**hyperparams), data,
                                          key=fit_key, val_data=val_data, offsets=offsets,
                                          **fit_kwargs)
-        restorers[_tree_key(start)] = restore
+        restorers[shapes_key(start)] = restore
         final_params = result.params
         if restore is not None:  # cut as fit's loop cuts them
             final_params = restore.layout.unravel_at(final_params, flat.loss_offsets(
@@ -159,7 +154,8 @@ def sweep(
 
     val_data = fit_kwargs.pop("val_data", None)
     run, restorers = _compiled_program(loss_fn, optimizer, init_fn, fit_kwargs, tuple(devices))
-    start = params if init_fn is None else jax.eval_shape(
+    # the start params as the program sees them (dtypes as jit converts them)
+    start = jax.eval_shape(lambda p: p, params) if init_fn is None else jax.eval_shape(
         lambda seed: init_fn(trial_keys(seed)[0]), seeds_array[0])
     # program inputs for fit's flat path, if it takes it (unused otherwise)
     offsets = flat.FlatLayout.of(start).offset_inputs()
@@ -175,7 +171,7 @@ def sweep(
         results, finals = jax.tree.map(lambda *xs: jnp.concatenate(xs), *outputs)
     if num_chunks * chunk != trials.count:  # drop the padding lanes
         results, finals = jax.tree.map(lambda x: x[: trials.count], (results, finals))
-    restore = restorers[_tree_key(start)]
+    restore = restorers[shapes_key(start)]
     if restore is not None:
         restored, opt_state = restore(results.params, results.opt_state)
         results = results._replace(params=restored, opt_state=opt_state)

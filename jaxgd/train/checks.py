@@ -18,7 +18,7 @@ import numpy as np
 
 from jaxgd.core import checks as core_checks
 from jaxgd.core.cache import BoundedCache
-from jaxgd.core.tree import check_float_params, dtype_of
+from jaxgd.core.tree import check_float_params, dtype_of, shapes_key
 
 
 def _count(name: str, value: Any) -> int:
@@ -129,13 +129,6 @@ def check_params(params: Any) -> None:
     check_float_params(params)
 
 
-def _shapes_key(tree: Any) -> tuple:
-    """The structure, shapes and dtypes of ``tree``: what a check traced on it depends on
-    (hashable, to remember checks that passed)."""
-    return jax.tree.structure(tree), tuple((np.shape(x), dtype_of(x))
-                                           for x in jax.tree.leaves(tree))
-
-
 def _spec(tree: Any) -> Any:
     return jax.tree.map(lambda x: jax.ShapeDtypeStruct(jnp.shape(x), jnp.result_type(x)), tree)
 
@@ -173,7 +166,7 @@ def check_loss_fn(
     A check that passed is remembered for the same loss function and input shapes, so
     repeated ``fit`` calls do not trace the loss again before running."""
     try:
-        key = (loss_fn, has_aux, with_batch, _shapes_key((params, batch)))
+        key = (loss_fn, has_aux, with_batch, shapes_key((params, batch)))
     except TypeError:  # leaves without a shape: check every time
         return _check_loss_fn(loss_fn, params, batch, has_aux, with_batch)
     return _CHECKED.get(key, lambda: _check_loss_fn(loss_fn, params, batch, has_aux,
@@ -227,7 +220,7 @@ _INIT_SHAPES = BoundedCache(64)
 def check_opt_state(optimizer: Any, params: Any, opt_state: Any) -> None:
     """Check that a state to resume from has the structure, shapes and dtypes of
     ``optimizer.init(params)`` (traced once per optimizer setting and params shapes)."""
-    key = (optimizer.update, _shapes_key(params))
+    key = (optimizer.update, shapes_key(params))
     expected = _INIT_SHAPES.get(key, lambda: jax.eval_shape(optimizer.init, _spec(params)))
     if jax.tree.structure(opt_state) != jax.tree.structure(expected):
         raise ValueError(

@@ -52,7 +52,7 @@ import numpy as np
 
 from jaxgd.core.base import GradientTransformation, is_flatten_invariant
 from jaxgd.core.cache import BoundedCache
-from jaxgd.core.tree import dtype_of
+from jaxgd.core.tree import dtype_of, shapes_key
 
 #: Fewest leaves for which ``fit`` holds the parameters flat by default. Measured on
 #: the CPU (``benchmarks/fit_loop.py``): from 2 leaves on, the flat loop is no slower,
@@ -174,9 +174,7 @@ def loss_reflattens(loss_fn: Callable, layout: FlatLayout, batch: Any,
     then the loop gives it leaves at constant offsets, which XLA cancels against that
     concatenation, rather than at :meth:`FlatLayout.unravel_at`'s input offsets.
     Remembered per loss, layout and batch shapes."""
-    batch_leaves, batch_tree = jax.tree.flatten(batch)
-    key = (loss_fn, layout, with_data, batch_tree,
-           tuple((np.shape(x), jnp.result_type(x)) for x in batch_leaves))
+    key = (loss_fn, layout, with_data, shapes_key(batch))
 
     def build():
         def of_leaves(*leaves):
