@@ -257,11 +257,18 @@ def set_hyperparams(opt_state: OptState, **values: Any) -> OptState:
     return jax.tree.map(replace, opt_state, is_leaf=_is_inject_state)
 
 
+_NAMES = BoundedCache()
+
+
 def hyperparam_names(factory: Callable[..., GradientTransformation]) -> Mapping[str, Any]:
     """The arguments of an optimizer factory and their defaults (``inspect.Parameter.empty``
     for required ones): the one list used by sweeps, the CLI and the docs."""
-    return {
-        name: p.default
-        for name, p in inspect.signature(factory).parameters.items()
-        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
-    }
+
+    def read_signature():  # remembered per factory: a sweep asks on every call
+        return {
+            name: p.default
+            for name, p in inspect.signature(factory).parameters.items()
+            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+        }
+
+    return dict(_NAMES.get(factory, read_signature))

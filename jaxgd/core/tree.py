@@ -43,6 +43,14 @@ def shapes_key(tree: Any) -> tuple:
                                            for x in jax.tree.leaves(tree))
 
 
+def as_traced(tree: Any) -> Any:
+    """The shapes and dtypes a jitted function sees for ``tree``'s leaves (NumPy float64
+    and Python floats become float32 unless x64 is on), without tracing anything."""
+    return jax.tree.map(
+        lambda x: jax.ShapeDtypeStruct(np.shape(x), jax.dtypes.canonicalize_dtype(dtype_of(x))),
+        tree)
+
+
 def check_float_params(params: Any) -> None:
     """Raise a ``TypeError`` naming the first leaf whose dtype is not floating point."""
     leaves = jax.tree.leaves(params)

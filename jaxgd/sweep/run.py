@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -13,7 +14,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from jaxgd.core.base import Params
 from jaxgd.core.cache import BoundedCache
-from jaxgd.core.tree import shapes_key
+from jaxgd.core.tree import as_traced, shapes_key
 from jaxgd.sweep.result import SweepResult
 from jaxgd.sweep.trials import as_columns, make_trials
 from jaxgd.train import flat
@@ -55,6 +56,10 @@ def _trial_program(loss_fn, factory, init_fn, fit_kwargs: dict):
         return result, final
 
     return jax.vmap(one_trial, in_axes=(0, 0, None, None, None, None)), restorers
+
+
+def _start_of_seed(init_fn, seed):
+    return init_fn(trial_keys(seed)[0])
 
 
 _PROGRAMS = BoundedCache(32)
@@ -155,8 +160,8 @@ def sweep(
     val_data = fit_kwargs.pop("val_data", None)
     run, restorers = _compiled_program(loss_fn, optimizer, init_fn, fit_kwargs, tuple(devices))
     # the start params as the program sees them (dtypes as jit converts them)
-    start = jax.eval_shape(lambda p: p, params) if init_fn is None else jax.eval_shape(
-        lambda seed: init_fn(trial_keys(seed)[0]), seeds_array[0])
+    start = as_traced(params) if init_fn is None else jax.eval_shape(
+        functools.partial(_start_of_seed, init_fn), seeds_array[0])
     # program inputs for fit's flat path, if it takes it (unused otherwise)
     offsets = flat.FlatLayout.of(start).offset_inputs()
 
