@@ -248,7 +248,11 @@ def test_sm3_handles_scalar_leaves_where_optax_raises():
     (vector_updates,), (optax_vector_updates,) = runs["vector"]
     assert scalar_updates.shape == (20,)
     np.testing.assert_allclose(scalar_updates, vector_updates[:, 0], rtol=1e-6)
-    np.testing.assert_allclose(vector_updates, optax_vector_updates, rtol=1e-6)
+    # Against optax, the tolerance of every parity test here: 1 - b1 is rounded from
+    # float32(0.9) in jaxgd (hyperparameters are arrays), from the float 0.9 in optax, a
+    # 2e-7 relative difference that reaches 1.1e-6 in 20 steps on some CPUs (AMD EPYC);
+    # with momentum=0.5, exact in float32, the two are bitwise equal.
+    assert_same_updates((vector_updates,), (optax_vector_updates,))
 
 
 def test_rprop_steps_with_the_current_gradient_where_optax_lags_one_step(random_gradient_runs):
