@@ -223,6 +223,27 @@ def test_the_loop_of_a_big_tree_takes_the_leaf_offsets_as_inputs():
     assert small.args_info[0][0].offsets is None
 
 
+def test_fit_inside_a_callers_jit_keeps_the_big_trees_offsets_out_of_sight():
+    # Under the caller's jit the offsets are constants of the caller's program: XLA
+    # would fold the loss's cuts and the result's unflattening into constant slices, one
+    # kernel per leaf again, unless they reach it through an optimization barrier.
+    leaves = flat.IN_PROGRAM_LEAVES + 4
+    params = {f"x{i:02d}": jnp.full((3,), float(i)) for i in range(leaves)}
+
+    def loss(p):
+        return sum(jnp.sum(jnp.sin(x) ** 2) for x in p.values())
+
+    def train(p):
+        return jaxgd.fit(loss, p, jaxgd.adam(0.1), max_steps=3).params
+
+    text = jax.jit(train).lower(params).compile().as_text()
+    assert text.count("dynamic-slice") >= 2 * leaves  # the loss's cuts and the result's
+    assert text.count(" slice(") < leaves
+    for a, b in zip(jax.tree.leaves(jax.jit(train)(params)), jax.tree.leaves(train(params)),
+                    strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-6)
+
+
 def test_a_loss_that_ravels_the_whole_tree_gets_slices_at_constant_offsets():
     # XLA cancels those against the loss's own concatenation.
     from jax.flatten_util import ravel_pytree
