@@ -28,10 +28,11 @@ fuses into becomes one of a kind too, while slices of one shape at offsets it ca
 share one kernel (the loop of a 600-leaf MLP compiles in 3.7 s rather than 11 s). Under
 a caller's ``jax.jit`` the offsets are constants of the caller's program, so they pass
 through an optimization barrier that XLA does not fold (``jit(fit)`` on that MLP
-returning its params: 14 s rather than 25 s), and so does a traced unflattening. A loss
-that concatenates all the leaves again, in order (``ravel_pytree``), is the exception
-(:func:`loss_reflattens`): with constant offsets XLA cancels the slices against the
-concatenation, so it keeps them (1000 leaves: 0.6 s rather than 2.2 s).
+returning its params: 14 s rather than 25 s); an unflattening traced in the caller's
+program cuts at them too. A loss that concatenates all the leaves again, in order
+(``ravel_pytree``), is the exception (:func:`loss_reflattens`): with constant offsets
+XLA cancels the slices against the concatenation, so it keeps them (1000 leaves: 0.6 s
+rather than 2.2 s).
 
 Which parts of the optimizer state are params-shaped (and so flat inside the loop) is
 told by :func:`state_mask`, from the optimizer's state on the flat vector and on a small
