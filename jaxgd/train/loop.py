@@ -104,7 +104,7 @@ class _Carry(NamedTuple):
     prev_loss: jax.Array
     losses: jax.Array
     grad_norms: jax.Array
-    code: jax.Array
+    code: jax.Array | None  # None in the fixed-length scan (see _scan_body)
     aux: Any
     val: validation.Validation | None
 
