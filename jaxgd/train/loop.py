@@ -232,8 +232,8 @@ def _step(cfg: LoopConfig, inputs: LoopInputs, c: _Carry, running: jax.Array
     val = c.val
     if not cfg.early_stopping:
         # The fixed-length scan: only "nonfinite" can stop a run before its end, which
-        # the scan tells from the step count; the code is set after it.
-        code = jnp.where(finite, result.RUNNING, result.NONFINITE)
+        # the scan tells from the step count; no code is carried, it is set after it.
+        code, ends = None, ~finite
     else:
         tiny = jnp.finfo(loss.dtype).tiny
         small_change = jnp.abs(loss - c.prev_loss) <= inputs.tol * jnp.maximum(jnp.abs(loss),
@@ -249,13 +249,14 @@ def _step(cfg: LoopConfig, inputs: LoopInputs, c: _Carry, running: jax.Array
             [result.NONFINITE, result.TOL, result.GRAD_TOL, result.PATIENCE, result.MAX_STEPS],
             result.RUNNING,
         ).astype(jnp.int32)
+        ends = code != result.RUNNING
 
     if cfg.sink is not None:
         # Under vmap the loop body also runs for lanes that have already stopped (their
         # results are discarded) and the cond becomes a select that always calls back:
         # passing the flag lets the host drop those calls.
         report = running & (
-            (step % cfg.progress_every == 0) | (code != result.RUNNING) | last
+            (step % cfg.progress_every == 0) | ends | last
         )
         callback = functools.partial(_report, cfg.sink)
         jax.lax.cond(
@@ -289,7 +290,7 @@ def _scan_body(cfg: LoopConfig, inputs: LoopInputs, c: _Carry, t: jax.Array
     # vmap, one select and one copy per step fewer). Both history entries go out as
     # one array: one write per step rather than two.
     new, loss, grad_norm = _step(cfg, inputs, c, c.step == t)
-    return new._replace(code=None), jnp.stack([loss, grad_norm])
+    return new, jnp.stack([loss, grad_norm])
 
 
 def _run(cfg: LoopConfig, inputs: LoopInputs) -> result.FitResult:
