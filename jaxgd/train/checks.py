@@ -19,6 +19,7 @@ import numpy as np
 from jaxgd.core import checks as core_checks
 from jaxgd.core.cache import BoundedCache
 from jaxgd.core.tree import check_float_params, dtype_of, shapes_key
+from jaxgd.train import step
 
 
 def _count(name: str, value: Any) -> int:
@@ -115,6 +116,35 @@ def check_val_data(val_data: Any, data: Any) -> None:
                 "val_data), so the loss must take a batch."
             )
         check_data(val_data, "val_data")
+
+
+def check_restore_best(restore_best: Any, val_data: Any, batch_size: int | None) -> str:
+    """What the loop keeps a copy of (:data:`jaxgd.train.step.LAST_FINITE`,
+    ``BEST_TRAIN`` or ``BEST_VAL``) for ``restore_best`` (``None``: on with ``val_data``)."""
+    if restore_best is not None and not isinstance(restore_best, (bool, np.bool_)):
+        raise TypeError(f"restore_best must be True, False or None, got {restore_best!r}.")
+    if restore_best is None:
+        restore_best = val_data is not None
+    if not restore_best:
+        return step.LAST_FINITE
+    if val_data is not None:
+        return step.BEST_VAL
+    if batch_size is not None:
+        raise ValueError(
+            "restore_best=True with mini-batches needs val_data: a batch's loss is too noisy "
+            "to pick the best params by. Pass val_data (the whole training set will do), or "
+            "restore_best=False."
+        )
+    return step.BEST_TRAIN
+
+
+NONFINITE_ACTIONS = ("stop", "skip")
+
+
+def check_on_nonfinite(on_nonfinite: Any) -> None:
+    if on_nonfinite not in NONFINITE_ACTIONS:
+        raise ValueError(f"on_nonfinite must be one of {NONFINITE_ACTIONS}, got "
+                         f"{on_nonfinite!r}.")
 
 
 def check_positive_int(name: str, value: Any) -> int:

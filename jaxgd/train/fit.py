@@ -12,7 +12,7 @@ import numpy as np
 
 from jaxgd.core.base import GradientTransformation, OptState, Params, accepts_extra_args
 from jaxgd.core.hyperparams import HyperparamInit
-from jaxgd.train import batching, checks, flat, loop
+from jaxgd.train import batching, checks, flat, loop, step
 from jaxgd.train.progress import ProgressSink, resolve_sink
 from jaxgd.train.result import FitResult
 
@@ -34,11 +34,13 @@ def _prepare(
     has_aux: bool,
     progress: bool | ProgressSink,
     progress_every: int | None,
-    restore_best: bool,
+    restore_best: bool | None,
+    on_nonfinite: str,
     opt_state: OptState | None,
     flat_params: bool | None,
     offsets: tuple[jax.Array, ...] | None = None,
-) -> tuple[loop.LoopConfig, loop.LoopInputs, flat.Restorer | None]:
+    trial_axis: str | None = None,
+) -> tuple[step.LoopConfig, step.LoopInputs, flat.Restorer | None]:
     """Check every input (before anything is compiled) and split them into the static
     config and the traced inputs of :func:`jaxgd.train.loop.run`; with them, where the
     flat path leaves it to the caller, ``restore(flat_params, flat_state) -> (params,
@@ -59,6 +61,8 @@ def _prepare(
     checks.check_tolerance("grad_tol", grad_tol)
     checks.check_val_data(val_data, data)
     patience = checks.check_patience(patience, val_data)
+    keep = checks.check_restore_best(restore_best, val_data, batch_size)
+    checks.check_on_nonfinite(on_nonfinite)
     sink = resolve_sink(progress)
     if progress_every is None:
         progress_every = max(1, max_steps // 100)
@@ -100,7 +104,7 @@ def _prepare(
         if init is None and opt_state is None:
             opt_state = optimizer.init(params)
 
-    config = loop.LoopConfig(
+    config = step.LoopConfig(
         loss_fn=loss_fn,
         update=optimizer.update,
         pass_extra_args=accepts_extra_args(optimizer.update),
@@ -109,16 +113,18 @@ def _prepare(
         batch_size=batch_size,
         max_steps=max_steps,
         steps_per_epoch=steps_per_epoch,
-        restore_best=bool(restore_best),
+        keep=keep,
+        on_nonfinite=on_nonfinite,
         sink=sink,
         progress_every=progress_every,
         early_stopping=tol is not None or grad_tol is not None or val_data is not None,
+        trial_axis=trial_axis,
         init=init,
         layout=layout,
         ravel=ravel,
         restore=restore_in_loop,
     )
-    inputs = loop.LoopInputs(
+    inputs = step.LoopInputs(
         params=params,
         opt_state=opt_state,
         hyperparams=hyperparams,
@@ -150,18 +156,19 @@ def fit(
     has_aux: bool = False,
     progress: bool | ProgressSink = False,
     progress_every: int | None = None,
-    restore_best: bool = True,
+    restore_best: bool | None = None,
+    on_nonfinite: str = "stop",
     opt_state: OptState | None = None,
     flat_params: bool | None = None,
 ) -> FitResult:
     """Minimise ``loss_fn`` from ``params`` with ``optimizer``, in one compiled loop.
 
-    The loop (a ``lax.while_loop``, see :mod:`jaxgd.train.loop` for the exact step and
-    stopping rules) runs and stops on the device. ``fit`` is a pure function of its array
-    inputs: it can be called under ``jax.jit`` and ``jax.vmap``-ed over learning rates
-    (built inside the mapped function, e.g. ``jaxgd.sgd(lr)``), keys, initial params or
-    tolerances. Calling it again with the same ``loss_fn`` and ``optimizer`` objects and
-    the same sizes and options reuses the compiled program.
+    The loop (epochs of steps, see :mod:`jaxgd.train.loop`; the exact step and stopping
+    rules are in :mod:`jaxgd.train.step`) runs and stops on the device. ``fit`` is a pure
+    function of its array inputs: it can be called under ``jax.jit`` and ``jax.vmap``-ed
+    over learning rates (built inside the mapped function, e.g. ``jaxgd.sgd(lr)``), keys,
+    initial params or tolerances. Calling it again with the same ``loss_fn`` and
+    ``optimizer`` objects and the same sizes and options reuses the compiled program.
 
     Data regimes (see :mod:`jaxgd.train.batching`):
 
@@ -182,26 +189,35 @@ def fit(
       optimizer: a gradient transformation (jaxgd or optax).
       data: the training data, or ``None``.
       batch_size: ``None``, or the number of examples per step, ``1 <= k <= n``.
-      max_steps: the largest number of updates (default 1000). Not with ``num_epochs``.
+      max_steps: the largest number of steps, one per batch (default 1000). Not with
+        ``num_epochs``.
       num_epochs: run ``num_epochs * steps_per_epoch`` steps instead.
       key: PRNG key (or int seed) of the shuffling; default ``PRNGKey(0)``. Unused for
         full-batch descent.
       tol: stop when :math:`|f_t - f_{t-1}| \\le \\mathrm{tol}\\cdot\\max(|f_t|,
-        \\text{tiny})`, the relative change of the loss between consecutive steps.
+        \\text{tiny})`, the relative change of the loss between consecutive finite steps.
       grad_tol: stop when the global gradient norm :math:`\\|g_t\\|_2 \\le` ``grad_tol``.
       val_data: validation data like ``data``; its loss ``loss_fn(params, val_data)`` is
         evaluated at the end of every epoch and when the run stops.
       patience: with ``val_data``, stop after ``patience`` consecutive epochs whose
         validation loss does not improve on the best so far (early stopping).
-      has_aux: ``loss_fn`` returns ``(loss, aux)``; the aux of the last step taken is
+      has_aux: ``loss_fn`` returns ``(loss, aux)``; the aux of the last finite step is
         returned in :attr:`FitResult.aux`.
       progress: ``True`` for a tqdm progress bar (step, loss, steps per second; needs
         tqdm), or a callable ``sink(step, loss)``. Fed from the compiled loop by
         ``jax.debug.callback`` every ``progress_every`` steps and at the last step; with
         ``False`` (the default) nothing is compiled in for it.
       progress_every: steps between reports; default ``max(1, max_steps // 100)``.
-      restore_best: with ``val_data``, return the params (and opt state) of the best
-        validation loss rather than the last ones.
+      restore_best: return the params (and opt state) of the best validation loss (with
+        ``val_data``) or of the best training loss (full-batch runs: every step's loss
+        and the last params'), rather than the last ones. Default: on with ``val_data``,
+        off otherwise. Mini-batch runs need ``val_data`` for it (a batch's loss is too
+        noisy to pick params by).
+      on_nonfinite: what a step whose loss or gradient is NaN or infinite does:
+        ``"stop"`` the run, or ``"skip"`` the batch and go on (counted in
+        :attr:`FitResult.num_skipped`; a whole epoch of skipped batches in a row stops
+        the run, the parameters being at fault then). A run that stops on a non-finite
+        value returns the last parameters whose loss and gradient were finite.
       opt_state: resume from this optimizer state instead of ``optimizer.init(params)``.
       flat_params: hold the parameters as one flat vector inside the loop (the many-leaf
         fast path, :mod:`jaxgd.train.flat`): ``None`` decides by a measured rule
@@ -210,10 +226,9 @@ def fit(
 
     Returns:
       A :class:`FitResult`. ``losses`` and ``grad_norms`` have length ``max_steps``, NaN
-      after the ``num_steps`` steps taken; ``stop_reason`` is one of "max_steps", "tol",
-      "grad_tol", "patience" or "nonfinite". A non-finite loss or gradient stops the run
-      without applying that step, so the returned params are the last ones reached by
-      finite steps (the exact rule, and its one exception, in :mod:`jaxgd.train.loop`).
+      for the steps not taken; ``stop_reason`` is one of "max_steps", "tol", "grad_tol",
+      "patience" or "nonfinite". After a "nonfinite" stop, ``loss_fn(result.params,
+      batch)`` is finite and equals ``losses[num_steps]``, the last finite entry.
 
     Raises:
       ValueError, TypeError: on bad inputs, naming the argument, before compiling.
@@ -230,7 +245,8 @@ def fit(
         loss_fn, params, optimizer, data, batch_size=batch_size, max_steps=max_steps,
         num_epochs=num_epochs, key=key, tol=tol, grad_tol=grad_tol, val_data=val_data,
         patience=patience, has_aux=has_aux, progress=progress, progress_every=progress_every,
-        restore_best=restore_best, opt_state=opt_state, flat_params=flat_params,
+        restore_best=restore_best, on_nonfinite=on_nonfinite, opt_state=opt_state,
+        flat_params=flat_params,
     )
     sink = config.sink
     if sink is not None and hasattr(sink, "open"):
@@ -248,6 +264,7 @@ def fit(
 
 def fit_unrestored(loss_fn: Callable, params: Params, optimizer: GradientTransformation,
                    data: Any = None, *, offsets: tuple[jax.Array, ...] | None = None,
+                   trial_axis: str | None = None,
                    **kwargs: Any) -> tuple[FitResult, flat.Restorer | None]:
     """:func:`fit` (same keywords, no progress) for callers that trace it in their own
     program, like :func:`jaxgd.sweep`. On the flat path of a big tree:
@@ -258,9 +275,13 @@ def fit_unrestored(loss_fn: Callable, params: Params, optimizer: GradientTransfo
       :mod:`jaxgd.train.flat`); ``restore`` is None when the result has it already;
     * ``offsets``, ``flat.FlatLayout.of(params).offset_inputs()`` passed in as inputs of
       the caller's program, keep the loss's unflattening cheap to compile (as constants
-      each leaf's slice compiles on its own; see ``FlatLayout.unravel_at``)."""
+      each leaf's slice compiles on its own; see ``FlatLayout.unravel_at``).
+
+    ``trial_axis``: the name of the caller's ``vmap`` axis over runs, if any: the
+    early-stopping loop then runs its epochs while any run goes on, so that runs sharing
+    a key share each epoch's permutation (see :mod:`jaxgd.train.loop`)."""
     config, inputs, restore = _prepare(loss_fn, params, optimizer, data, offsets=offsets,
-                                       **_with_defaults(kwargs))
+                                       trial_axis=trial_axis, **_with_defaults(kwargs))
     return loop.run(config, inputs), restore
 
 

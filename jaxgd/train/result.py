@@ -41,30 +41,38 @@ class FitResult(NamedTuple):
     gains the leading batch axis.
 
     Attributes:
-      params: the returned parameters. Without ``val_data`` (or with
-        ``restore_best=False``) they are the parameters after the last step taken, which
-        are always finite when the steps' losses and gradients were (a step whose loss,
-        gradient or new parameters are not finite is not applied). With ``val_data`` and
-        ``restore_best=True``, the parameters of the best validation loss.
+      params: the returned parameters: those after the last step taken; after a
+        non-finite stop, the last ones whose loss and gradient were finite (so their loss
+        is ``losses[num_steps]``, finite); with ``restore_best``, those of the best
+        validation loss (with ``val_data``) or of the best training loss (full batch).
       opt_state: the optimizer state that goes with ``params`` (resume with
         ``fit(..., opt_state=result.opt_state)``).
-      losses: ``(T,)``; ``losses[t]`` is the loss (on step ``t``'s batch) at the parameters
-        that step ``t`` started from, for ``t < num_steps``; NaN from ``num_steps`` on.
-      grad_norms: ``(T,)``; the global norm of the gradient of ``losses[t]``; NaN from
-        ``num_steps`` on.
-      num_steps: ``int32``, the number of updates applied.
+      losses: ``(T,)``; ``losses[i]`` is the loss of step ``i``'s batch at the parameters
+        that step ``i`` started from; NaN for a step that did not run or whose loss or
+        gradient was not finite. Without skipped steps, step ``i`` starts from the
+        parameters of ``i`` updates.
+      grad_norms: ``(T,)``; the global norm of the gradient of ``losses[i]``, NaN likewise.
+      num_steps: ``int32``, the number of updates behind the last parameters (after a
+        non-finite stop, the last finite ones: the update that left them is undone).
       stop_code: ``int32``, index into :data:`STOP_REASONS`; see :attr:`stop_reason`.
       converged: ``bool``, whether a convergence test (``tol`` or ``grad_tol``) stopped
         the run. Early stopping on ``patience`` is reported by its own stop reason.
-      aux: with ``has_aux=True``, the auxiliary output of the last step taken (zeros of its
-        shape if none was taken); else ``None``.
+      aux: with ``has_aux=True``, the auxiliary output of the last finite step (zeros of
+        its shape if there was none); else ``None``.
       val_losses: ``(E,)``, with ``val_data``: ``val_losses[e]`` is the validation loss
-        after epoch ``e`` (or after the last step, if the run stopped within epoch ``e``);
-        NaN for the epochs not reached. ``None`` without ``val_data``.
+        after epoch ``e`` (or after the last step, if the run stopped within epoch ``e``;
+        NaN if it stopped there on a non-finite value); NaN for the epochs not reached.
+        ``None`` without ``val_data``.
       best_val_loss: the smallest validation loss seen (``inf`` if none was finite);
         ``None`` without ``val_data``.
       best_epoch: ``int32``, the epoch of ``best_val_loss`` (-1 if none); ``None``
         without ``val_data``.
+      best_loss: the smallest finite training loss seen (``inf`` if none): the lowest of
+        ``losses`` (batch losses with mini-batches, so a noisy figure there) and, with
+        ``restore_best`` on full batches, the loss of the last parameters too.
+      best_step: ``int32``, the number of updates behind the parameters of ``best_loss``
+        (-1 if none).
+      num_skipped: ``int32``, the batches dropped by ``on_nonfinite="skip"``.
     """
 
     params: Any
@@ -78,6 +86,9 @@ class FitResult(NamedTuple):
     val_losses: jax.Array | None = None
     best_val_loss: jax.Array | None = None
     best_epoch: jax.Array | None = None
+    best_loss: jax.Array | None = None
+    best_step: jax.Array | None = None
+    num_skipped: jax.Array | None = None
 
     @property
     def stop_reason(self) -> str | np.ndarray:

@@ -1,0 +1,254 @@
+"""One step of :func:`jaxgd.fit`'s loop: the loss, the update, the guard and the stop tests.
+
+Step ``i`` (``i = 0, 1, ...``, one per batch) starts from parameters :math:`p` and
+optimizer state :math:`s` and sees batch :math:`B_i`:
+
+.. math:: f_i = \\ell(p, B_i), \\quad g_i = \\nabla \\ell(p, B_i), \\quad
+          (u_i, s') = \\mathrm{update}(g_i, s, p), \\quad p' = p + u_i.
+
+The step is *finite* when :math:`f_i` and :math:`\\|g_i\\|_2` are (a gradient so large that
+its squared norm overflows is not). Only a finite step is applied. What a step that is not
+finite does depends on ``on_nonfinite``:
+
+* ``"stop"``: the run stops with "nonfinite";
+* ``"skip"``: the batch is dropped (counted in ``num_skipped``) and the run goes on; a
+  whole epoch of consecutive dropped batches means the parameters, not the data, are at
+  fault, and the run stops with "nonfinite" as above.
+
+Either way a run that stops on a non-finite value returns the last parameters whose loss
+and gradient were finite, with their optimizer state (a finite gradient can still make
+non-finite parameters, through a NaN learning rate say, or parameters whose loss
+overflows): the loop keeps a copy of them (:class:`Kept`). After a finite step, the
+stopping tests are, in this order of precedence:
+
+* "tol": :math:`|f_i - f_{i'}| \\le \\mathrm{tol}\\cdot\\max(|f_i|, \\text{tiny})`, with
+  :math:`i'` the finite step before (tiny is the smallest normal number of the loss dtype);
+* "grad_tol": :math:`\\|g_i\\|_2 \\le \\mathrm{grad\\_tol}` (global norm over all leaves);
+* "max_steps": step ``max_steps - 1`` has run.
+
+("patience", validation early stopping, is tested at an epoch's end:
+:mod:`jaxgd.train.loop`.) With mini-batches, :math:`f_i` and :math:`g_i` are those of the
+batch, so ``tol`` and ``grad_tol`` test noisy quantities; they are meant mainly for
+full-batch descent.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from jaxgd.core.base import apply_updates
+from jaxgd.core.tree import global_norm
+from jaxgd.train import result, validation
+from jaxgd.train.progress import ProgressSink
+
+#: What the loop keeps a copy of (``LoopConfig.keep``): the last finite point (to return
+#: after a non-finite stop), the point of the best training loss, or of the best
+#: validation loss (``restore_best``; both are finite, so they serve a non-finite stop too).
+LAST_FINITE, BEST_TRAIN, BEST_VAL = "last_finite", "best_train", "best_val"
+
+
+class LoopConfig(NamedTuple):
+    """Everything the compiled loop is specialised on (hashable; callables by identity)."""
+
+    loss_fn: Callable
+    update: Callable
+    pass_extra_args: bool
+    has_aux: bool
+    with_data: bool
+    batch_size: int | None
+    max_steps: int
+    steps_per_epoch: int
+    keep: str
+    on_nonfinite: str
+    sink: ProgressSink | None
+    progress_every: int
+    early_stopping: bool = True  # tol, grad_tol or validation in use: a while_loop
+    # Under ``jax.vmap(..., axis_name=trial_axis)`` (a sweep): the epoch loop runs while
+    # any trial runs, so the epoch count stays shared and so does the data order.
+    trial_axis: str | None = None
+    # ``init(params, hyperparams) -> opt_state``: the state is built inside the program
+    # (``inputs.opt_state`` is then None), see jaxgd.core.hyperparams.HyperparamInit.
+    init: Callable | None = None
+    # The flat fast path (jaxgd.train.flat): the params are a vector in the loop, which
+    # the loss sees unflattened by ``layout.unravel_at(vector, inputs.offsets)``;
+    # ``ravel(params) -> vector`` on the way in, ``restore(vector, flat_state) ->
+    # (params, opt_state)`` on the way out for small trees (otherwise the result keeps
+    # the flat layout and fit unflattens it outside).
+    layout: Any = None
+    ravel: Callable | None = None
+    restore: Callable | None = None
+
+
+class LoopInputs(NamedTuple):
+    """The traced inputs of the loop. ``tol`` / ``grad_tol`` are ``-inf`` and
+    ``patience`` is the largest int32 when disabled, so that they never trigger.
+    ``params`` are in the caller's layout when ``LoopConfig.ravel`` is set, else in the
+    loop's; ``opt_state`` is in the loop's (flat on the fast path), or None with
+    ``hyperparams`` the values for ``LoopConfig.init``. ``offsets``: on the flat path
+    of a big tree, where its leaves start in the vector (see
+    :meth:`jaxgd.train.flat.FlatLayout.unravel_at`), else None."""
+
+    params: Any
+    opt_state: Any
+    hyperparams: Any
+    data: Any
+    val_data: Any
+    key: jax.Array
+    tol: jax.Array
+    grad_tol: jax.Array
+    patience: jax.Array
+    offsets: tuple[jax.Array, ...] | None = None
+
+
+class Kept(NamedTuple):
+    """A copy of one point of the run (see ``LoopConfig.keep``)."""
+
+    params: Any
+    opt_state: Any
+    num_steps: jax.Array  # updates behind it
+    loss: jax.Array  # its training loss (its batch's), NaN if not evaluated
+
+
+class Carry(NamedTuple):
+    num_steps: jax.Array  # updates applied
+    params: Any
+    opt_state: Any
+    kept: Kept
+    prev_loss: jax.Array  # the loss of the last finite step
+    best_loss: jax.Array  # the lowest finite training loss seen ...
+    best_step: jax.Array  # ... at this step (-1 before any)
+    num_skipped: jax.Array
+    bad_in_a_row: jax.Array  # consecutive steps that were not finite
+    code: jax.Array  # result.RUNNING while the run goes on
+    aux: Any
+    val: validation.Validation | None
+
+
+def loss_of(cfg: LoopConfig, inputs: LoopInputs, params: Any, batch: Any
+            ) -> tuple[jax.Array, Any]:
+    """``(loss, aux)`` of ``cfg.loss_fn`` under either calling convention, on the params
+    in the loop's layout."""
+    if cfg.layout is not None:
+        params = cfg.layout.unravel_at(params, inputs.offsets)
+    out = cfg.loss_fn(params, batch) if cfg.with_data else cfg.loss_fn(params)
+    return out if cfg.has_aux else (out, None)
+
+
+def select(pred: jax.Array, on_true: Any, on_false: Any) -> Any:
+    return jax.tree.map(lambda a, b: jnp.where(pred, a, b), on_true, on_false)
+
+
+def _report(sink: ProgressSink, report: Any, step: Any, loss: Any) -> None:
+    if report:
+        sink(step, loss)
+
+
+def first_carry(cfg: LoopConfig, inputs: LoopInputs, loss_dtype: Any, aux_spec: Any,
+                num_epochs: int) -> Carry:
+    nan = jnp.asarray(jnp.nan, loss_dtype)
+    zero = jnp.asarray(0, jnp.int32)
+    val = None
+    if inputs.val_data is not None:
+        val = validation.init(num_epochs, loss_dtype)
+    return Carry(
+        num_steps=zero,
+        params=inputs.params,
+        opt_state=inputs.opt_state,
+        kept=Kept(inputs.params, inputs.opt_state, zero, nan),
+        prev_loss=nan,
+        best_loss=jnp.asarray(jnp.inf, loss_dtype),
+        best_step=jnp.asarray(-1, jnp.int32),
+        num_skipped=zero,
+        bad_in_a_row=zero,
+        code=jnp.asarray(result.RUNNING, jnp.int32),
+        aux=jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), aux_spec),
+        val=val,
+    )
+
+
+def step(cfg: LoopConfig, inputs: LoopInputs, c: Carry, batch: Any, i: jax.Array
+         ) -> tuple[Carry, jax.Array]:
+    """Step ``i`` on ``batch`` from carry ``c``: the new carry and the step's entries of
+    the loss and gradient-norm histories, as one ``(2,)`` array (NaN for a step that was
+    not finite, or did not count: the run had stopped, or ``i >= max_steps`` in a last,
+    partial epoch).
+
+    The loss and gradient are computed whether the step counts or not, rather than in a
+    ``lax.cond`` on it: under ``vmap`` that condition is batched, and a batched ``cond``
+    broadcasts every operand, the data too, to one copy per lane."""
+    (loss, aux), grads = jax.value_and_grad(
+        lambda p: loss_of(cfg, inputs, p, batch), has_aux=True)(c.params)
+    loss = loss.astype(c.prev_loss.dtype)
+    grad_norm = global_norm(grads).astype(c.prev_loss.dtype)
+    extra = {}
+    if cfg.pass_extra_args:  # for optimizers that use them (line searches, Polyak steps)
+        extra = {"value": loss, "grad": grads,
+                 "value_fn": lambda p: loss_of(cfg, inputs, p, batch)[0]}
+
+    def apply(state):
+        updates, new_opt_state = cfg.update(grads, state[1], state[0], **extra)
+        return apply_updates(state[0], updates), new_opt_state
+
+    active = c.code == result.RUNNING
+    if cfg.max_steps % cfg.steps_per_epoch:
+        active &= i < cfg.max_steps
+    # The guard reuses the gradient norm the loop records anyway: no pass over the
+    # parameters beyond the update itself.
+    finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
+    taken = active & finite
+    params, opt_state = jax.lax.cond(taken, apply, lambda state: state,
+                                     (c.params, c.opt_state))
+    here = Kept(c.params, c.opt_state, c.num_steps, loss)
+    improved = taken & (loss < c.best_loss)
+    kept = c.kept
+    if cfg.keep == LAST_FINITE:
+        kept = select(taken, here, kept)
+    elif cfg.keep == BEST_TRAIN:
+        kept = select(improved, here, kept)
+
+    bad_in_a_row = jnp.where(finite, 0, c.bad_in_a_row + 1)
+    nonfinite = (bad_in_a_row >= cfg.steps_per_epoch if cfg.on_nonfinite == "skip"
+                 else ~finite)
+    conditions = [nonfinite]
+    codes = [result.NONFINITE]
+    if cfg.early_stopping:
+        tiny = jnp.finfo(loss.dtype).tiny
+        conditions += [
+            finite & (jnp.abs(loss - c.prev_loss) <= inputs.tol * jnp.maximum(jnp.abs(loss),
+                                                                              tiny)),
+            finite & (grad_norm <= inputs.grad_tol),
+        ]
+        codes += [result.TOL, result.GRAD_TOL]
+    conditions.append(i + 1 >= cfg.max_steps)
+    codes.append(result.MAX_STEPS)
+    code = jnp.where(active, jnp.select(conditions, codes, result.RUNNING), c.code)
+    skipped = active & ~finite & ~nonfinite
+
+    if cfg.sink is not None:
+        # Under vmap the cond becomes a select that always calls back: passing the flag
+        # lets the host drop the calls of lanes that report nothing.
+        report = active & (((i + 1) % cfg.progress_every == 0) | (code != result.RUNNING))
+        callback = functools.partial(_report, cfg.sink)
+        jax.lax.cond(report, lambda: jax.debug.callback(callback, report, i + 1, loss),
+                     lambda: None)
+
+    carry = c._replace(
+        num_steps=c.num_steps + taken.astype(jnp.int32),
+        params=params,
+        opt_state=opt_state,
+        kept=kept,
+        prev_loss=jnp.where(taken, loss, c.prev_loss),
+        best_loss=jnp.where(improved, loss, c.best_loss),
+        best_step=jnp.where(improved, c.num_steps, c.best_step),
+        num_skipped=c.num_skipped + skipped.astype(jnp.int32),
+        bad_in_a_row=jnp.where(active, bad_in_a_row, c.bad_in_a_row),
+        code=code.astype(jnp.int32),
+        aux=select(taken, aux, c.aux) if cfg.has_aux else None,
+    )
+    history = jnp.where(taken, jnp.stack([loss, grad_norm]), jnp.nan)
+    return carry, history
