@@ -16,9 +16,10 @@ from jaxgd.core.base import Params
 from jaxgd.core.cache import BoundedCache
 from jaxgd.core.tree import as_traced, shapes_key
 from jaxgd.sweep.result import SweepResult
-from jaxgd.sweep.trials import as_columns, make_trials
+from jaxgd.sweep.trials import Program, Trials, as_columns, make_trials
 from jaxgd.train import flat
 from jaxgd.train.fit import fit_unrestored
+from jaxgd.train.result import FitResult
 
 
 def trial_keys(seed: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -28,65 +29,152 @@ def trial_keys(seed: jax.Array) -> tuple[jax.Array, jax.Array]:
     return init_key, fit_key
 
 
-def _final_loss(loss_fn, params, data, has_aux):
+def _loss_at(loss_fn, params, data, has_aux):
     value = loss_fn(params) if data is None else loss_fn(params, data)
     return value[0] if has_aux else value
 
 
-def _trial_program(loss_fn, factory, init_fn, fit_kwargs: dict):
+#: The name of the vmapped trial axis: fit's loop runs its epochs while any trial runs,
+#: so that trials of one seed share each epoch's permutation (see jaxgd.train.loop).
+TRIAL_AXIS = "trials"
+
+
+def _trial_program(loss_fn, factory, static: dict, init_fn, fit_kwargs: dict,
+                   shared_seed: bool):
     """The function of one trial, vmapped over the trial axis, and the restorers left by
     its traces: on ``fit``'s flat path for a big tree, the trials' params and state leave
     the program flat, and ``restorers[shapes_key(start params)]`` unflattens all of them
     at once after it (inside, every output array would add to the compile time; see
-    :mod:`jaxgd.train.flat`). None there: the outputs have the caller's layout."""
+    :mod:`jaxgd.train.flat`). None there: the outputs have the caller's layout.
+
+    ``static`` holds the arguments of ``factory`` that cannot be traced (flags,
+    schedules): fixed in this program, with the numeric ones vmapped. With a
+    ``shared_seed`` (one seed for all trials) the seed is not vmapped: the trials share
+    their start and their data order, and each epoch's permutation is drawn once."""
     restorers: dict[tuple, flat.Restorer | None] = {}
+    has_aux = fit_kwargs.get("has_aux", False)
 
     def one_trial(hyperparams, seed, params, data, val_data, offsets):
         init_key, fit_key = trial_keys(seed)
         start = params if init_fn is None else init_fn(init_key)
-        result, restore = fit_unrestored(loss_fn, start, factory(**hyperparams), data,
-                                         key=fit_key, val_data=val_data, offsets=offsets,
+        result, restore = fit_unrestored(loss_fn, start, factory(**static, **hyperparams),
+                                         data, key=fit_key, val_data=val_data,
+                                         offsets=offsets, trial_axis=TRIAL_AXIS,
                                          **fit_kwargs)
         restorers[shapes_key(start)] = restore
         final_params = result.params
         if restore is not None:  # cut as fit's loop cuts them
             final_params = restore.layout.unravel_at(final_params, flat.loss_offsets(
                 loss_fn, restore.layout, data, data is not None, offsets))
-        final = _final_loss(loss_fn, final_params, data, fit_kwargs.get("has_aux", False))
-        return result, final
+        final = _loss_at(loss_fn, final_params, data, has_aux)
+        val = None if val_data is None else _loss_at(loss_fn, final_params, val_data, has_aux)
+        return result, final, val
 
-    return jax.vmap(one_trial, in_axes=(0, 0, None, None, None, None)), restorers
+    seed_axis = None if shared_seed else 0
+    return jax.vmap(one_trial, in_axes=(0, seed_axis, None, None, None, None),
+                    axis_name=TRIAL_AXIS), restorers
 
 
 def _start_of_seed(init_fn, seed):
     return init_fn(trial_keys(seed)[0])
 
 
-_PROGRAMS = BoundedCache(32)
+#: The default bound on the programs one sweep compiles (see ``max_programs``).
+MAX_PROGRAMS = 64
+
+_PROGRAMS = BoundedCache(MAX_PROGRAMS)
 
 
-def _compiled_program(loss_fn, factory, init_fn, fit_kwargs: dict, devices: tuple):
+def _static_key(static: dict) -> tuple:
+    # the type too: True == 1.0 would otherwise share a program
+    return tuple((name, type(v), v) for name, v in sorted(static.items()))
+
+
+def _compiled_program(loss_fn, factory, static: dict, init_fn, fit_kwargs: dict,
+                      devices: tuple, shared_seed: bool):
     """The jitted sweep program and its restorers (see :func:`_trial_program`); reused
-    by later sweeps with the same static inputs, so a second sweep over other values (or
-    other data of the same shapes) does not recompile."""
+    by later sweeps with the same static inputs, so a second sweep over other numeric
+    values (or other data of the same shapes) does not recompile."""
     def build():
-        program, restorers = _trial_program(loss_fn, factory, init_fn, fit_kwargs)
+        program, restorers = _trial_program(loss_fn, factory, static, init_fn, fit_kwargs,
+                                            shared_seed)
         if len(devices) == 1:
             return jax.jit(program), restorers
-        mesh = Mesh(np.array(devices), ("trials",))
-        lanes = NamedSharding(mesh, PartitionSpec("trials"))
+        mesh = Mesh(np.array(devices), (TRIAL_AXIS,))
+        lanes = NamedSharding(mesh, PartitionSpec(TRIAL_AXIS))
         replicated = NamedSharding(mesh, PartitionSpec())
-        return jax.jit(program, in_shardings=(lanes, lanes) + (replicated,) * 4,
+        seeds = replicated if shared_seed else lanes
+        return jax.jit(program, in_shardings=(lanes, seeds) + (replicated,) * 4,
                        out_shardings=lanes), restorers
 
-    key = (loss_fn, factory, init_fn, tuple(sorted(fit_kwargs.items())), devices)
+    key = (loss_fn, factory, _static_key(static), init_fn, tuple(sorted(fit_kwargs.items())),
+           devices, shared_seed)
     return _PROGRAMS.get(key, build)
+
+
+def _run_program(trials: Trials, program: Program, loss_fn, init_fn, fit_kwargs: dict,
+                 devices: list, max_parallel: int | None, inputs: tuple):
+    """``(FitResult, final losses, validation losses)`` of one program's trials, in the
+    order of ``program.rows``, run in chunks of at most ``max_parallel`` trials (rounded
+    up to a multiple of the device count), the last one padded."""
+    count = len(program.rows)
+    chunk = count if max_parallel is None else max_parallel
+    chunk = math.ceil(min(chunk, count) / len(devices)) * len(devices)
+    num_chunks = math.ceil(count / chunk)
+    columns, seeds = as_columns(trials, program, num_chunks * chunk)
+    shared_seed = bool(np.all(seeds == seeds[0]))
+    run, restorers = _compiled_program(loss_fn, program.factory, program.static, init_fn,
+                                       fit_kwargs, tuple(devices), shared_seed)
+    start, params, data, val_data, offsets = inputs
+    outputs = []
+    for i in range(num_chunks):
+        rows = slice(i * chunk, (i + 1) * chunk)
+        outputs.append(run({n: v[rows] for n, v in columns.items()},
+                           seeds[0] if shared_seed else seeds[rows], params, data, val_data,
+                           offsets))
+    out = outputs[0] if num_chunks == 1 else jax.tree.map(
+        lambda *xs: jnp.concatenate(xs), *outputs)
+    if num_chunks * chunk != count:  # drop the padding lanes
+        out = jax.tree.map(lambda x: x[:count], out)
+    results, finals, vals = out
+    restore = restorers[shapes_key(start)]
+    if restore is not None:
+        restored, opt_state = restore(results.params, results.opt_state)
+        results = results._replace(params=restored, opt_state=opt_state)
+    return results, finals, vals
+
+
+def _same_layout(trees: list) -> bool:
+    """Whether the trees have one structure and leaves of one shape past the trial axis
+    and one dtype, so that their trials can be concatenated."""
+    def layout(tree):
+        return jax.tree.structure(tree), [(x.shape[1:], x.dtype) for x in jax.tree.leaves(tree)]
+    first = layout(trees[0])
+    return all(layout(t) == first for t in trees[1:])
+
+
+def _merge(parts: list[tuple], rows: list[np.ndarray]) -> tuple:
+    """The programs' ``(FitResult, finals, vals)`` as one table, trial ``i`` at row ``i``;
+    a field whose layout differs between programs (the states of different optimizers)
+    is None."""
+    if len(parts) == 1:
+        return parts[0]
+    where = np.argsort(np.concatenate(rows))
+
+    def merge(fields: list):
+        if not _same_layout(fields):
+            return None
+        return jax.tree.map(lambda *xs: jnp.concatenate(xs)[where], *fields)
+
+    results = [part[0] for part in parts]
+    fit = FitResult(*(merge([r[k] for r in results]) for k in range(len(FitResult._fields))))
+    return fit, merge([part[1] for part in parts]), merge([part[2] for part in parts])
 
 
 def sweep(
     loss_fn: Callable,
     params: Params | None,
-    optimizer: Callable,
+    optimizer: Callable | Mapping[str, Callable],
     *,
     hyperparams: Mapping[str, Any],
     mode: str = "grid",
@@ -95,16 +183,20 @@ def sweep(
     data: Any = None,
     max_parallel: int | None = None,
     devices: Sequence[jax.Device] | None = None,
+    max_programs: int = MAX_PROGRAMS,
     **fit_kwargs: Any,
 ) -> SweepResult:
-    """Train many trials at once: every hyperparameter setting (and seed, and start) is a
-    lane of one ``jax.vmap`` of :func:`jaxgd.fit`, compiled once.
+    """Train many trials at once: every numeric hyperparameter setting (and seed, and
+    start) is a lane of one ``jax.vmap`` of :func:`jaxgd.fit`, compiled once.
 
-    Compile time does not grow with the number of trials. With several devices the
-    trials are sharded over them (a 1-D mesh over the trial axis, padded when the count
-    does not divide); data and start params are replicated. Multi-host: call
-    ``jax.distributed.initialize()`` on every host first and pass ``devices=jax.devices()``
-    (all hosts' devices); every host runs the same ``sweep`` call.
+    Compile time does not grow with the number of trials. Values that cannot be traced
+    (flags such as ``nesterov``, strings, schedules, ``None``) are compiled in: one
+    program per optimizer and combination of them, each vmapped over its numeric
+    values, all merged into one table. With several devices the trials are sharded over
+    them (a 1-D mesh over the trial axis, padded when the count does not divide); data
+    and start params are replicated. Multi-host: call ``jax.distributed.initialize()``
+    on every host first and pass ``devices=jax.devices()`` (all hosts' devices); every
+    host runs the same ``sweep`` call.
 
     A diverging trial (NaN/Inf loss) stops on its own, keeps its last finite params and
     is flagged in :attr:`SweepResult.diverged`; the other lanes are unaffected.
@@ -113,10 +205,16 @@ def sweep(
       loss_fn: as for :func:`jaxgd.fit`.
       params: the start params shared by all trials (``None`` with ``init_fn``).
       optimizer: an optimizer *factory*, e.g. ``jaxgd.adam``, or any function of the swept
-        arguments returning a transformation (fix the others with ``functools.partial``).
+        arguments returning a transformation (fix the others with ``functools.partial``);
+        or a dict of them, ``{"adam": jaxgd.adam, "sgd": jaxgd.sgd}``, to compare
+        optimizers: each runs the trials of the names it takes, and the table gains an
+        ``optimizer`` column.
       hyperparams: argument name -> 1-D values, e.g.
-        ``{"learning_rate": jnp.logspace(-4, 0, 64), "b1": [0.8, 0.9, 0.95]}``.
-      mode: ``"grid"`` (Cartesian product; first name varies slowest) or ``"zip"``.
+        ``{"learning_rate": jnp.logspace(-4, 0, 64), "b1": [0.8, 0.9, 0.95]}``. A column
+        holding any bool, string, ``None`` or callable is static (see above); the others
+        are numeric. With a dict of optimizers, a name must be taken by at least one.
+      mode: ``"grid"`` (Cartesian product; first name varies slowest) or ``"zip"``; with a
+        dict, per optimizer over the names it takes, the optimizers in the dict's order.
       seeds: a count ``S`` (seeds ``0..S-1``) or a list of ints; each configuration runs
         once per seed. Trial seed ``s`` uses ``init_key, fit_key = split(PRNGKey(s))``:
         ``fit_key`` orders the data (and is what a separate ``fit`` needs to reproduce
@@ -127,8 +225,11 @@ def sweep(
       max_parallel: run at most this many trials at a time (rounded up to a multiple of
         the device count), in chunks through the same compiled program; same results.
       devices: the devices to shard over; default all of ``jax.devices()``.
+      max_programs: the most programs the sweep may compile (optimizers times
+        combinations of static values); more is an error, raised before compiling.
       **fit_kwargs: passed to :func:`jaxgd.fit` (``max_steps``, ``batch_size``, ``tol``,
-        ...). ``progress`` is not supported in sweeps.
+        ``val_data``, ...). ``progress`` is not supported in sweeps. With ``val_data`` the
+        table gains validation columns and the best trial is chosen on validation loss.
 
     Returns:
       A :class:`SweepResult`.
@@ -148,36 +249,30 @@ def sweep(
     if "key" in fit_kwargs or "opt_state" in fit_kwargs:
         raise ValueError("sweep sets each trial's key from its seed (see seeds) and builds "
                          "its optimizer state; do not pass key or opt_state.")
-    trials = make_trials(optimizer, hyperparams, mode, seeds)
-    devices = list(devices or jax.devices())
-    chunk = trials.count if max_parallel is None else max_parallel
-    if chunk < 1:
+    if max_parallel is not None and max_parallel < 1:
         raise ValueError(f"max_parallel must be a positive int, got {max_parallel}.")
-    chunk = math.ceil(min(chunk, trials.count) / len(devices)) * len(devices)
-    num_chunks = math.ceil(trials.count / chunk)
-    columns, seeds_array = as_columns(trials, num_chunks * chunk)
+    if isinstance(max_programs, bool) or not isinstance(max_programs, int) or max_programs < 1:
+        raise ValueError(f"max_programs must be a positive int, got {max_programs!r}.")
+    trials = make_trials(optimizer, hyperparams, mode, seeds)
+    if len(trials.programs) > max_programs:
+        static = sorted({n for p in trials.programs for n in p.static})
+        raise ValueError(
+            f"this sweep needs {len(trials.programs)} compiled programs (one per optimizer "
+            f"and combination of the static values of {static}), more than "
+            f"max_programs={max_programs}; pass max_programs={len(trials.programs)} to "
+            "compile them all, or sweep fewer static values.")
+    devices = list(devices or jax.devices())
 
     val_data = fit_kwargs.pop("val_data", None)
-    run, restorers = _compiled_program(loss_fn, optimizer, init_fn, fit_kwargs, tuple(devices))
     # the start params as the program sees them (dtypes as jit converts them)
     start = as_traced(params) if init_fn is None else jax.eval_shape(
-        functools.partial(_start_of_seed, init_fn), seeds_array[0])
+        functools.partial(_start_of_seed, init_fn), trials.seeds[0].astype(jnp.result_type(int)))
     # program inputs for fit's flat path, if it takes it (unused otherwise)
     offsets = flat.FlatLayout.of(start).offset_inputs()
-
-    outputs = []
-    for i in range(num_chunks):
-        rows = slice(i * chunk, (i + 1) * chunk)
-        outputs.append(run({n: v[rows] for n, v in columns.items()}, seeds_array[rows],
-                           params, data, val_data, offsets))
-    if num_chunks == 1:
-        results, finals = outputs[0]
-    else:
-        results, finals = jax.tree.map(lambda *xs: jnp.concatenate(xs), *outputs)
-    if num_chunks * chunk != trials.count:  # drop the padding lanes
-        results, finals = jax.tree.map(lambda x: x[: trials.count], (results, finals))
-    restore = restorers[shapes_key(start)]
-    if restore is not None:
-        restored, opt_state = restore(results.params, results.opt_state)
-        results = results._replace(params=restored, opt_state=opt_state)
-    return SweepResult(trials=trials, fit=results, final_loss=np.asarray(finals))
+    inputs = (start, params, data, val_data, offsets)
+    parts = [_run_program(trials, program, loss_fn, init_fn, fit_kwargs, devices,
+                          max_parallel, inputs) for program in trials.programs]
+    results, finals, vals = _merge(parts, [p.rows for p in trials.programs])
+    return SweepResult(trials=trials, fit=results, final_loss=np.asarray(finals),
+                       val_loss=None if vals is None else np.asarray(vals),
+                       mini_batch=fit_kwargs.get("batch_size") is not None)
