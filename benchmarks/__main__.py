@@ -10,7 +10,9 @@ Suites, in order (each also runs alone, ``python -m benchmarks.<suite>``):
 * ``scaling``: Adam step time against parameter count and leaf count (PNG plots in
   ``benchmarks/plots/``);
 * ``fit_loop``: ``jaxgd.fit`` vs a Python loop and a hand-written scan;
-* ``sweep``: ``jaxgd.sweep`` vs a hand-written optax vmap.
+* ``sweep``: ``jaxgd.sweep`` vs a hand-written optax vmap;
+* ``sweep_regimes``: mini-batch and one-shot (first-call) sweeps vs the hand-written optax
+  program, and the time per step against the dataset size (2,400 to 240,000 examples).
 
 Each suite runs in a fresh Python process of its own (as a user's program would run it:
 the per-call costs that ``fit_loop`` and ``sweep`` measure are not inflated by the
@@ -22,7 +24,7 @@ cores) and writes nothing.
 
 Run (from the repository root)::
 
-    .venv/bin/python -m benchmarks              # everything, ~15 min on 2 cores
+    .venv/bin/python -m benchmarks              # everything, ~20 min on 2 cores
     .venv/bin/python -m benchmarks --quick      # smoke run, writes nothing
     .venv/bin/python -m benchmarks --only update_step,scaling
 """
@@ -45,7 +47,7 @@ from pathlib import Path
 from benchmarks import timing
 from benchmarks.ratios import Target
 
-SUITES = ["update_step", "many_leaf", "scaling", "fit_loop", "sweep"]
+SUITES = ["update_step", "many_leaf", "scaling", "fit_loop", "sweep", "sweep_regimes"]
 OWN = {"update_step", "many_leaf", "scaling"}  # suites that return a Report
 SUMMARY = "summary"
 DONE = "=== suite {name}: done in {seconds:.0f} s ==="

@@ -63,8 +63,8 @@ def _epoch(cfg: LoopConfig, inputs: LoopInputs, c: Carry, epoch: jax.Array
     spe = cfg.steps_per_epoch
     permutation = None
     if cfg.batch_size is not None:
-        permutation = batching.epoch_permutation(
-            inputs.key, epoch, batching.num_examples(inputs.data)).astype(jnp.int32)
+        permutation = batching.epoch_permutation(inputs.key, epoch,
+                                                 batching.num_examples(inputs.data))
 
     def one_step(c, j):
         batch = inputs.data

@@ -1,0 +1,46 @@
+"""The order in which fit's mini-batches visit the examples: a keyed permutation per epoch."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxgd.train import batching
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 4, 5, 7, 16, 17, 100, 255, 256, 1000, 4097])
+def test_epoch_permutation_is_a_permutation_of_the_examples(n):
+    for epoch in range(3):
+        order = np.asarray(batching.epoch_permutation(jax.random.PRNGKey(n), epoch, n))
+        assert order.dtype == np.int32
+        np.testing.assert_array_equal(np.sort(order), np.arange(n))
+
+
+def test_epoch_permutation_depends_on_key_and_epoch_only():
+    key = jax.random.PRNGKey(0)
+    a = batching.epoch_permutation(key, 0, 500)
+    np.testing.assert_array_equal(a, batching.epoch_permutation(key, 0, 500))
+    assert not np.array_equal(a, batching.epoch_permutation(key, 1, 500))
+    assert not np.array_equal(a, batching.epoch_permutation(jax.random.PRNGKey(1), 0, 500))
+    traced = jax.jit(batching.epoch_permutation, static_argnums=2)(key, jnp.asarray(0), 500)
+    np.testing.assert_array_equal(a, traced)
+
+
+def test_epoch_permutation_looks_uniform():
+    # Over many epochs: each example lands in each position about equally often (a
+    # chi-square test on where example 0 and example n-1 go), and the number of fixed
+    # points averages 1, as for a uniformly random permutation.
+    n, epochs = 20, 4000
+    orders = np.asarray(jax.vmap(lambda e: batching.epoch_permutation(
+        jax.random.PRNGKey(3), e, n))(jnp.arange(epochs)))
+    expected = epochs / n
+    for example in (0, n - 1):
+        counts = np.bincount(np.argmax(orders == example, axis=1), minlength=n)
+        chi2 = float(np.sum((counts - expected) ** 2 / expected))
+        assert chi2 < 45.0  # 19 degrees of freedom: p < 0.001 above 43.8
+    fixed_points = (orders == np.arange(n)).sum(axis=1)
+    assert abs(fixed_points.mean() - 1.0) < 0.1
+    # neighbours are not kept together: example 1 follows example 0 about 1/(n-1) of
+    # the time
+    pos0, pos1 = np.argmax(orders == 0, axis=1), np.argmax(orders == 1, axis=1)
+    assert abs(np.mean(pos1 == pos0 + 1) - 1 / n) < 0.02
