@@ -81,6 +81,8 @@ def test_a_nonfinite_stop_returns_the_last_params_with_finite_loss_and_gradient(
     assert np.isfinite(loss) and np.isfinite(grad).all()
     np.testing.assert_allclose(loss, res.losses[int(res.num_steps)], rtol=RTOL)
     assert int(res.num_skipped) == 0
+    np.testing.assert_allclose(res.best_loss, np.nanmin(losses[: last + 1]), rtol=RTOL)
+    assert int(res.best_step) == int(np.nanargmin(losses[: last + 1]))
 
 
 def test_divergence_stops_on_the_last_finite_params():
@@ -144,6 +146,9 @@ def test_skip_trains_past_a_poisoned_example():
     np.testing.assert_allclose(res.params, p, rtol=1e-5)
     np.testing.assert_array_equal(np.flatnonzero(np.isnan(res.losses)), skipped_steps)
     np.testing.assert_allclose(res.params, [1.0, -2.0, 0.5], atol=0.05)  # it learned
+    best = int(np.nanargmin(res.losses))
+    np.testing.assert_allclose(res.best_loss, res.losses[best])
+    assert int(res.best_step) == best - sum(s < best for s in skipped_steps)
 
     stopped = fit(_mse, jnp.zeros(3), opt, (X, y), batch_size=k, num_epochs=epochs, key=key)
     # "stop" returns the params of the last finite step, the one before the poisoned batch

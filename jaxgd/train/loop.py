@@ -161,20 +161,22 @@ def _finish(cfg: LoopConfig, inputs: LoopInputs, c: Carry, histories: jax.Array
             ) -> result.FitResult:
     """The result: the params and state the run returns (see :class:`FitResult`)."""
     params, opt_state, num_steps = c.params, c.opt_state, c.num_steps
-    best_loss, best_step = c.best_loss, c.best_step
+    losses = histories[:, 0]
+    kept = c.kept
     if cfg.keep == LAST_FINITE:
         undo = c.code == result.NONFINITE
         params, opt_state, num_steps = select(
-            undo, (c.kept.params, c.kept.opt_state, c.kept.num_steps),
+            undo, (kept.params, kept.opt_state, kept.num_steps),
             (params, opt_state, num_steps))
+        best_loss, best_step = _best_of(losses)
     else:
-        kept = c.kept
         if cfg.keep == BEST_TRAIN:  # the last params' loss was not evaluated yet
-            last_loss = loss_of(cfg, inputs, params, inputs.data)[0].astype(best_loss.dtype)
-            last_is_best = (c.code != result.NONFINITE) & (last_loss < best_loss)
+            last_loss = loss_of(cfg, inputs, params, inputs.data)[0].astype(losses.dtype)
+            last_is_best = (c.code != result.NONFINITE) & (last_loss < kept.loss)
             kept = select(last_is_best, Kept(params, opt_state, num_steps, last_loss), kept)
-            best_loss = jnp.where(last_is_best, last_loss, best_loss)
-            best_step = jnp.where(last_is_best, num_steps, best_step)
+            best_loss, best_step = kept.loss, kept.num_steps
+        else:
+            best_loss, best_step = _best_of(losses)
         params, opt_state = kept.params, kept.opt_state
     if cfg.restore is not None:
         params, opt_state = cfg.restore(params, opt_state)
@@ -182,7 +184,7 @@ def _finish(cfg: LoopConfig, inputs: LoopInputs, c: Carry, histories: jax.Array
     return result.FitResult(
         params=params,
         opt_state=opt_state,
-        losses=histories[:, 0],
+        losses=losses,
         grad_norms=histories[:, 1],
         num_steps=num_steps,
         stop_code=c.code,
@@ -193,8 +195,20 @@ def _finish(cfg: LoopConfig, inputs: LoopInputs, c: Carry, histories: jax.Array
         best_epoch=None if val is None else val.best_epoch,
         best_loss=best_loss,
         best_step=best_step,
-        num_skipped=c.num_skipped,
+        num_skipped=jnp.zeros((), jnp.int32) if c.num_skipped is None else c.num_skipped,
     )
+
+
+def _best_of(losses: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """The lowest finite loss of the history (``inf`` if none) and the updates behind
+    its params: its step less the steps before it that were not finite (skipped), or
+    -1."""
+    missing = jnp.isnan(losses)
+    i = jnp.argmin(jnp.where(missing, jnp.inf, losses))
+    seen = ~missing[i]
+    skipped_before = jnp.sum(missing & (jnp.arange(losses.shape[0]) < i))
+    return (jnp.where(seen, losses[i], jnp.inf),
+            jnp.where(seen, i - skipped_before, -1).astype(jnp.int32))
 
 
 #: The compiled loop: ``run(config, inputs) -> FitResult``; ``run.lower(...)`` to inspect.

@@ -111,7 +111,7 @@ class Kept(NamedTuple):
     params: Any
     opt_state: Any
     num_steps: jax.Array  # updates behind it
-    loss: jax.Array  # its training loss (its batch's), NaN if not evaluated
+    loss: jax.Array  # its training loss (its batch's); inf before any, for BEST_TRAIN
 
 
 class Carry(NamedTuple):
@@ -120,10 +120,8 @@ class Carry(NamedTuple):
     opt_state: Any
     kept: Kept
     prev_loss: jax.Array  # the loss of the last finite step
-    best_loss: jax.Array  # the lowest finite training loss seen ...
-    best_step: jax.Array  # ... at this step (-1 before any)
-    num_skipped: jax.Array
-    bad_in_a_row: jax.Array  # consecutive steps that were not finite
+    num_skipped: jax.Array | None  # on_nonfinite="skip" only, like:
+    bad_in_a_row: jax.Array | None  # consecutive steps that were not finite
     code: jax.Array  # result.RUNNING while the run goes on
     aux: Any
     val: validation.Validation | None
@@ -152,6 +150,7 @@ def first_carry(cfg: LoopConfig, inputs: LoopInputs, loss_dtype: Any, aux_spec: 
                 num_epochs: int) -> Carry:
     nan = jnp.asarray(jnp.nan, loss_dtype)
     zero = jnp.asarray(0, jnp.int32)
+    skip = zero if cfg.on_nonfinite == "skip" else None
     val = None
     if inputs.val_data is not None:
         val = validation.init(num_epochs, loss_dtype)
@@ -159,12 +158,11 @@ def first_carry(cfg: LoopConfig, inputs: LoopInputs, loss_dtype: Any, aux_spec: 
         num_steps=zero,
         params=inputs.params,
         opt_state=inputs.opt_state,
-        kept=Kept(inputs.params, inputs.opt_state, zero, nan),
+        kept=Kept(inputs.params, inputs.opt_state, jnp.asarray(-1, jnp.int32),
+                  jnp.asarray(jnp.inf, loss_dtype)),
         prev_loss=nan,
-        best_loss=jnp.asarray(jnp.inf, loss_dtype),
-        best_step=jnp.asarray(-1, jnp.int32),
-        num_skipped=zero,
-        bad_in_a_row=zero,
+        num_skipped=skip,
+        bad_in_a_row=skip,
         code=jnp.asarray(result.RUNNING, jnp.int32),
         aux=jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), aux_spec),
         val=val,
@@ -204,16 +202,20 @@ def step(cfg: LoopConfig, inputs: LoopInputs, c: Carry, batch: Any, i: jax.Array
     params, opt_state = jax.lax.cond(taken, apply, lambda state: state,
                                      (c.params, c.opt_state))
     here = Kept(c.params, c.opt_state, c.num_steps, loss)
-    improved = taken & (loss < c.best_loss)
     kept = c.kept
     if cfg.keep == LAST_FINITE:
         kept = select(taken, here, kept)
     elif cfg.keep == BEST_TRAIN:
-        kept = select(improved, here, kept)
+        kept = select(taken & (loss < kept.loss), here, kept)
 
-    bad_in_a_row = jnp.where(finite, 0, c.bad_in_a_row + 1)
-    nonfinite = (bad_in_a_row >= cfg.steps_per_epoch if cfg.on_nonfinite == "skip"
-                 else ~finite)
+    num_skipped = bad_in_a_row = None
+    if cfg.on_nonfinite == "skip":
+        bad_in_a_row = jnp.where(finite, 0, c.bad_in_a_row + 1)
+        nonfinite = bad_in_a_row >= cfg.steps_per_epoch
+        num_skipped = c.num_skipped + (active & ~finite & ~nonfinite).astype(jnp.int32)
+        bad_in_a_row = jnp.where(active, bad_in_a_row, c.bad_in_a_row)
+    else:
+        nonfinite = ~finite
     conditions = [nonfinite]
     codes = [result.NONFINITE]
     if cfg.early_stopping:
@@ -227,7 +229,6 @@ def step(cfg: LoopConfig, inputs: LoopInputs, c: Carry, batch: Any, i: jax.Array
     conditions.append(i + 1 >= cfg.max_steps)
     codes.append(result.MAX_STEPS)
     code = jnp.where(active, jnp.select(conditions, codes, result.RUNNING), c.code)
-    skipped = active & ~finite & ~nonfinite
 
     if cfg.sink is not None:
         # Under vmap the cond becomes a select that always calls back: passing the flag
@@ -243,10 +244,8 @@ def step(cfg: LoopConfig, inputs: LoopInputs, c: Carry, batch: Any, i: jax.Array
         opt_state=opt_state,
         kept=kept,
         prev_loss=jnp.where(taken, loss, c.prev_loss),
-        best_loss=jnp.where(improved, loss, c.best_loss),
-        best_step=jnp.where(improved, c.num_steps, c.best_step),
-        num_skipped=c.num_skipped + skipped.astype(jnp.int32),
-        bad_in_a_row=jnp.where(active, bad_in_a_row, c.bad_in_a_row),
+        num_skipped=num_skipped,
+        bad_in_a_row=bad_in_a_row,
         code=code.astype(jnp.int32),
         aux=select(taken, aux, c.aux) if cfg.has_aux else None,
     )
