@@ -293,7 +293,7 @@ def lower_fit(loss_fn: Callable, params: Params, optimizer: GradientTransformati
     (in and out) and state keep the flat layout: ``fit`` ravels and unflattens them
     outside the program (see :mod:`jaxgd.train.flat`)."""
     config, inputs, _ = _prepare(loss_fn, params, optimizer, data, **_with_defaults(kwargs))
-    return loop.run.lower(config, inputs)
+    return loop.lower(config, inputs)
 
 
 def _with_defaults(kwargs: dict[str, Any]) -> dict[str, Any]:

@@ -313,7 +313,9 @@ class _Chunked:
     def unravel(self, flat: jax.Array):
         """The tree of ``flat``; a batch of vectors ``(..., n)`` gives leaves with the same
         leading axes (e.g. the trials of a sweep)."""
-        if isinstance(flat, jax.core.Tracer):  # in a caller's program
+        if isinstance(flat, jax.core.Tracer):  # in a program
+            if len(self.layout.shapes) <= IN_PROGRAM_LEAVES:  # static slices are cheap
+                return self.layout.unravel(flat)
             return self.layout.unravel_at(flat, self.layout.offset_inputs())
         leaves: list[Any] = [None] * len(self.layout.shapes)
         for shape, chunk, starts in self.chunks:

@@ -1,6 +1,6 @@
 """The compiled training loop behind :func:`jaxgd.fit`: epochs of steps, on the device.
 
-:func:`run` is a module-level ``jax.jit`` whose static argument
+:func:`run` is a ``jax.jit`` (traced inline inside a caller's trace) whose static argument
 :class:`~jaxgd.train.step.LoopConfig` holds the callables (``loss_fn``, the optimizer's
 ``update``, the progress sink) and the sizes; everything numeric (params, optimizer state
 with its hyperparameters, data, key, tolerances, patience) is a traced input. Calling
@@ -46,7 +46,7 @@ from jaxgd.train.step import (
     step,
 )
 
-__all__ = ["LoopConfig", "LoopInputs", "run", "trace_count"]
+__all__ = ["LoopConfig", "LoopInputs", "lower", "run", "trace_count"]
 
 _trace_count = 0
 
@@ -211,5 +211,17 @@ def _best_of(losses: jax.Array) -> tuple[jax.Array, jax.Array]:
             jnp.where(seen, i - skipped_before, -1).astype(jnp.int32))
 
 
-#: The compiled loop: ``run(config, inputs) -> FitResult``; ``run.lower(...)`` to inspect.
-run = jax.jit(_run, static_argnums=0)
+_compiled = jax.jit(_run, static_argnums=0)
+
+#: The loop's program for ``(config, inputs)``, to inspect (``.as_text()``) or compile.
+lower = _compiled.lower
+
+
+def run(cfg: LoopConfig, inputs: LoopInputs) -> result.FitResult:
+    """The loop: ``run(config, inputs) -> FitResult``, compiled once per config and input
+    shapes. Inside a caller's trace (``fit`` under ``jit`` or ``vmap``, a sweep) it is
+    traced inline instead: a nested ``jit`` would be traced, then traced again by the
+    caller's ``vmap`` to batch it."""
+    if any(isinstance(x, jax.core.Tracer) for x in jax.tree.leaves(inputs)):
+        return _run(cfg, inputs)
+    return _compiled(cfg, inputs)
