@@ -44,3 +44,47 @@ def test_epoch_permutation_looks_uniform():
     # the time
     pos0, pos1 = np.argmax(orders == 0, axis=1), np.argmax(orders == 1, axis=1)
     assert abs(np.mean(pos1 == pos0 + 1) - 1 / n) < 0.02
+
+
+def _permutation_shapes(jaxpr):
+    """The shapes of the index arrays that epoch permutations walk (the uint32 carries of
+    while loops), anywhere in ``jaxpr``."""
+    shapes = []
+    for eqn in jaxpr.eqns:
+        if eqn.primitive.name == "while":
+            shapes += [v.aval.shape for v in eqn.outvars if v.aval.dtype == jnp.uint32]
+        for param in eqn.params.values():
+            for sub in param if isinstance(param, (tuple, list)) else [param]:
+                inner = getattr(sub, "jaxpr", None)
+                if inner is not None:
+                    shapes += _permutation_shapes(getattr(inner, "jaxpr", inner))
+    return shapes
+
+
+def _regression(n=64):
+    X = jax.random.normal(jax.random.PRNGKey(0), (n, 3))
+    return X, X @ jnp.array([1.0, -2.0, 0.5])
+
+
+def _mse(p, batch):
+    return jnp.mean((batch[0] @ p - batch[1]) ** 2)
+
+
+@pytest.mark.parametrize("tol", [None, 1e-9])
+def test_trials_that_share_a_key_share_each_epochs_permutation(tol):
+    import jaxgd
+    from jaxgd.sweep import run
+
+    data, lrs = _regression(), jnp.array([0.01, 0.03, 0.1])
+    if tol is None:  # a fixed-length vmap(fit): the epochs are shared as they are
+        program = jax.vmap(lambda lr: jaxgd.fit(_mse, jnp.zeros(3), jaxgd.sgd(lr), data,
+                                                batch_size=8, num_epochs=3, key=0))
+        jaxpr = jax.make_jaxpr(program)(lrs)
+    else:  # a sweep with early stopping: its epoch loop runs while any trial runs
+        program, _ = run._trial_program(_mse, jaxgd.sgd, {}, None,
+                                        dict(batch_size=8, num_epochs=3, tol=tol),
+                                        shared_seed=True)
+        jaxpr = jax.make_jaxpr(program)({"learning_rate": lrs}, jnp.asarray(0), jnp.zeros(3),
+                                        data, None, None)
+    shapes = _permutation_shapes(jaxpr.jaxpr)
+    assert shapes and all(shape == (64,) for shape in shapes), shapes  # not (3, 64)

@@ -198,8 +198,10 @@ def sweep(
     on every host first and pass ``devices=jax.devices()`` (all hosts' devices); every
     host runs the same ``sweep`` call.
 
-    A diverging trial (NaN/Inf loss) stops on its own, keeps its last finite params and
-    is flagged in :attr:`SweepResult.diverged`; the other lanes are unaffected.
+    A diverging trial (NaN/Inf loss or gradient) stops on its own, returns the last
+    params whose loss and gradient were finite (see :func:`jaxgd.fit`) and is flagged in
+    :attr:`SweepResult.diverged`; the other lanes are unaffected. Trials of one seed share
+    their data order: each epoch's permutation is computed once for all of them.
 
     Args:
       loss_fn: as for :func:`jaxgd.fit`.
