@@ -88,3 +88,31 @@ def test_trials_that_share_a_key_share_each_epochs_permutation(tol):
                                         data, None, None)
     shapes = _permutation_shapes(jaxpr.jaxpr)
     assert shapes and all(shape == (64,) for shape in shapes), shapes  # not (3, 64)
+
+
+def _scan_lengths(jaxpr):
+    lengths = []
+    for eqn in jaxpr.eqns:
+        if eqn.primitive.name == "scan":
+            lengths.append(eqn.params["length"])
+        for param in eqn.params.values():
+            for sub in param if isinstance(param, (tuple, list)) else [param]:
+                inner = getattr(sub, "jaxpr", None)
+                if inner is not None:
+                    lengths += _scan_lengths(getattr(inner, "jaxpr", inner))
+    return lengths
+
+
+@pytest.mark.parametrize("max_steps, lengths", [(3, [3]), (16, [2, 8]), (19, [2, 8, 3])])
+def test_a_partial_last_epoch_runs_only_its_own_steps(max_steps, lengths):
+    # 64 examples in batches of 8: epochs of 8 steps. A last, partial epoch is a scan of
+    # its own length, not a whole epoch whose extra steps would be computed for nothing.
+    import jaxgd
+
+    data = _regression()
+    jaxpr = jax.make_jaxpr(lambda p: jaxgd.fit(_mse, p, jaxgd.sgd(0.1), data, batch_size=8,
+                                               max_steps=max_steps, key=0))(jnp.zeros(3))
+    assert sorted(_scan_lengths(jaxpr.jaxpr)) == sorted(lengths)
+    res = jaxgd.fit(_mse, jnp.zeros(3), jaxgd.sgd(0.1), data, batch_size=8,
+                    max_steps=max_steps, key=0)
+    assert int(res.num_steps) == max_steps and res.losses.shape == (max_steps,)

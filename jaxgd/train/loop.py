@@ -25,7 +25,6 @@ At an epoch's end, with validation data, the validation loss is recorded and the
 from __future__ import annotations
 
 import functools
-import math
 from typing import Any
 
 import jax
@@ -56,11 +55,12 @@ def trace_count() -> int:
     return _trace_count
 
 
-def _epoch(cfg: LoopConfig, inputs: LoopInputs, c: Carry, epoch: jax.Array
-           ) -> tuple[Carry, jax.Array]:
-    """Epoch ``epoch`` from carry ``c``: the new carry and the epoch's ``(steps_per_epoch,
-    2)`` loss and gradient-norm history."""
+def _epoch(cfg: LoopConfig, inputs: LoopInputs, c: Carry, epoch: jax.Array,
+           length: int | None = None) -> tuple[Carry, jax.Array]:
+    """Epoch ``epoch`` from carry ``c``, its first ``length`` steps (default all): the
+    new carry and the epoch's ``(length, 2)`` loss and gradient-norm history."""
     spe = cfg.steps_per_epoch
+    length = spe if length is None else length
     permutation = None
     if cfg.batch_size is not None:
         permutation = batching.epoch_permutation(inputs.key, epoch,
@@ -73,11 +73,11 @@ def _epoch(cfg: LoopConfig, inputs: LoopInputs, c: Carry, epoch: jax.Array
         return step(cfg, inputs, c, batch, epoch * spe + j)
 
     started = c.code == result.RUNNING
-    if spe == 1:
+    if length == 1:
         c, history = one_step(c, jnp.asarray(0, jnp.int32))
         history = history[None]
     else:
-        c, history = jax.lax.scan(one_step, c, jnp.arange(spe, dtype=jnp.int32))
+        c, history = jax.lax.scan(one_step, c, jnp.arange(length, dtype=jnp.int32))
     if c.val is not None:
         c = _validate(cfg, inputs, epoch, started, c)
     return c, history
@@ -119,28 +119,37 @@ def _run(cfg: LoopConfig, inputs: LoopInputs) -> result.FitResult:
         grad_tol=jnp.asarray(inputs.grad_tol, loss_spec.dtype),
         patience=jnp.asarray(inputs.patience, jnp.int32),
     )
-    num_epochs = math.ceil(cfg.max_steps / cfg.steps_per_epoch)
-    first = first_carry(cfg, inputs, loss_spec.dtype, aux_spec, num_epochs)
-    epoch_fn = functools.partial(_epoch, cfg, inputs)
-    if cfg.early_stopping:
-        c, histories = _while_epochs(cfg, epoch_fn, first, num_epochs, loss_spec.dtype)
-    else:
-        # A fixed number of epochs: a scan that emits the histories rather than carrying
-        # them, so that under vmap no step selects every lane's whole history.
-        c, histories = jax.lax.scan(epoch_fn, first, jnp.arange(num_epochs, dtype=jnp.int32))
-        histories = histories.reshape(-1, 2)
-    histories = histories[: cfg.max_steps]
-    return _finish(cfg, inputs, c, histories)
+    # The whole epochs, then the steps of a last, partial one, as a scan of its own
+    # length: a step past max_steps that did nothing would still cost a step (a cond on
+    # it is no way out: under vmap its predicate can be batched, and a batched cond
+    # copies the data for every lane).
+    full_epochs, rest = divmod(cfg.max_steps, cfg.steps_per_epoch)
+    c = first_carry(cfg, inputs, loss_spec.dtype, aux_spec, full_epochs + (rest > 0))
+    histories = []
+    if full_epochs:
+        epoch_fn = functools.partial(_epoch, cfg, inputs)
+        if cfg.early_stopping:
+            c, history = _while_epochs(cfg, epoch_fn, c, full_epochs, loss_spec.dtype)
+        else:
+            # A fixed number of epochs: a scan that emits the histories rather than
+            # carrying them, so that under vmap no step selects every lane's history.
+            c, history = jax.lax.scan(epoch_fn, c,
+                                      jnp.arange(full_epochs, dtype=jnp.int32))
+        histories.append(history.reshape(-1, 2))
+    if rest:
+        c, history = _epoch(cfg, inputs, c, jnp.asarray(full_epochs, jnp.int32), rest)
+        histories.append(history)
+    return _finish(cfg, inputs, c, jnp.concatenate(histories))
 
 
 def _while_epochs(cfg: LoopConfig, epoch_fn, first: Carry, num_epochs: int, dtype: Any
                   ) -> tuple[Carry, jax.Array]:
-    """Epochs until every run has stopped; the histories are carried, one epoch's slice
-    written per epoch."""
+    """Up to ``num_epochs`` epochs, until every run has stopped; the histories are
+    carried, one epoch's slice written per epoch."""
     spe = cfg.steps_per_epoch
 
     def running(state):
-        going = state[1].code == result.RUNNING
+        going = (state[0] < num_epochs) & (state[1].code == result.RUNNING)
         if cfg.trial_axis is not None:
             going = jax.lax.psum(going.astype(jnp.int32), cfg.trial_axis) > 0
         return going

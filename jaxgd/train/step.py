@@ -173,8 +173,7 @@ def step(cfg: LoopConfig, inputs: LoopInputs, c: Carry, batch: Any, i: jax.Array
          ) -> tuple[Carry, jax.Array]:
     """Step ``i`` on ``batch`` from carry ``c``: the new carry and the step's entries of
     the loss and gradient-norm histories, as one ``(2,)`` array (NaN for a step that was
-    not finite, or did not count: the run had stopped, or ``i >= max_steps`` in a last,
-    partial epoch).
+    not finite, or did not count: the run had stopped).
 
     The loss and gradient are computed whether the step counts or not, rather than in a
     ``lax.cond`` on it: under ``vmap`` that condition is batched, and a batched ``cond``
@@ -193,8 +192,6 @@ def step(cfg: LoopConfig, inputs: LoopInputs, c: Carry, batch: Any, i: jax.Array
         return apply_updates(state[0], updates), new_opt_state
 
     active = c.code == result.RUNNING
-    if cfg.max_steps % cfg.steps_per_epoch:
-        active &= i < cfg.max_steps
     # The guard reuses the gradient norm the loop records anyway: no pass over the
     # parameters beyond the update itself.
     finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
