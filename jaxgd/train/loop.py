@@ -211,13 +211,13 @@ def _finish(cfg: LoopConfig, inputs: LoopInputs, c: Carry, histories: jax.Array
 def _best_of(losses: jax.Array) -> tuple[jax.Array, jax.Array]:
     """The lowest finite loss of the history (``inf`` if none) and the updates behind
     its params: its step less the steps before it that were not finite (skipped), or
-    -1."""
+    -1. Plain reductions (no argmin, no gather): each costs little to compile."""
     missing = jnp.isnan(losses)
-    i = jnp.argmin(jnp.where(missing, jnp.inf, losses))
-    seen = ~missing[i]
-    skipped_before = jnp.sum(missing & (jnp.arange(losses.shape[0]) < i))
-    return (jnp.where(seen, losses[i], jnp.inf),
-            jnp.where(seen, i - skipped_before, -1).astype(jnp.int32))
+    best = jnp.min(jnp.where(missing, jnp.inf, losses))
+    steps = jnp.arange(losses.shape[0], dtype=jnp.int32)
+    i = jnp.min(jnp.where(losses == best, steps, losses.shape[0]))
+    skipped_before = jnp.sum((missing & (steps < i)).astype(jnp.int32))
+    return best, jnp.where(jnp.isinf(best), -1, i - skipped_before).astype(jnp.int32)
 
 
 _compiled = jax.jit(_run, static_argnums=0)
