@@ -85,6 +85,14 @@ def test_a_nonfinite_stop_returns_the_last_params_with_finite_loss_and_gradient(
     assert int(res.best_step) == int(np.nanargmin(losses[: last + 1]))
 
 
+def test_a_first_step_that_is_not_finite_returns_the_start():
+    res = fit(lambda p: jnp.sum(p**2) + jnp.nan, jnp.ones(2), jaxgd.adam(0.1), max_steps=10)
+    assert res.stop_reason == "nonfinite" and int(res.num_steps) == 0
+    np.testing.assert_array_equal(res.params, jnp.ones(2))
+    assert np.isnan(res.losses).all()
+    assert int(res.best_step) == -1 and np.isinf(res.best_loss)
+
+
 def test_divergence_stops_on_the_last_finite_params():
     res = fit(lambda p: jnp.sum(p**2), jnp.ones(3), jaxgd.sgd(10.0), max_steps=500)
     k = int(res.num_steps)

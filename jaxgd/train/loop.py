@@ -183,7 +183,8 @@ def _finish(cfg: LoopConfig, inputs: LoopInputs, c: Carry, histories: jax.Array
             last_loss = loss_of(cfg, inputs, params, inputs.data)[0].astype(losses.dtype)
             last_is_best = (c.code != result.NONFINITE) & (last_loss < kept.loss)
             kept = select(last_is_best, Kept(params, opt_state, num_steps, last_loss), kept)
-            best_loss, best_step = kept.loss, kept.num_steps
+            best_loss = kept.loss
+            best_step = jnp.where(jnp.isinf(best_loss), -1, kept.num_steps)
         else:
             best_loss, best_step = _best_of(losses)
         params, opt_state = kept.params, kept.opt_state
