@@ -187,21 +187,24 @@ def step(cfg: LoopConfig, inputs: LoopInputs, c: Carry, batch: Any, i: jax.Array
                  "value_fn": lambda p: loss_of(cfg, inputs, p, batch)[0]}
 
     def apply(state):
-        updates, new_opt_state = cfg.update(grads, state[1], state[0], **extra)
-        return apply_updates(state[0], updates), new_opt_state
+        params, opt_state, kept = state
+        updates, new_opt_state = cfg.update(grads, opt_state, params, **extra)
+        if cfg.keep == LAST_FINITE:  # the point this step leaves is the last finite one
+            kept = Kept(params, opt_state, c.num_steps, loss)
+        return apply_updates(params, updates), new_opt_state, kept
 
     active = c.code == result.RUNNING
     # The guard reuses the gradient norm the loop records anyway: no pass over the
     # parameters beyond the update itself.
     finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
     taken = active & finite
-    params, opt_state = jax.lax.cond(taken, apply, lambda state: state,
-                                     (c.params, c.opt_state))
-    here = Kept(c.params, c.opt_state, c.num_steps, loss)
-    kept = c.kept
-    if cfg.keep == LAST_FINITE:
-        kept = select(taken, here, kept)
-    elif cfg.keep == BEST_TRAIN:
+    # The copy of the point a step leaves is taken inside the update's branch: without
+    # vmap that branch runs only for a finite step, and the copy costs one pass over the
+    # params and state (a select outside it would read the old copy too).
+    params, opt_state, kept = jax.lax.cond(taken, apply, lambda state: state,
+                                           (c.params, c.opt_state, c.kept))
+    if cfg.keep == BEST_TRAIN:
+        here = Kept(c.params, c.opt_state, c.num_steps, loss)
         kept = select(taken & (loss < kept.loss), here, kept)
 
     num_skipped = bad_in_a_row = None
