@@ -186,10 +186,12 @@ def step(cfg: LoopConfig, inputs: LoopInputs, c: Carry, batch: Any, i: jax.Array
         extra = {"value": loss, "grad": grads,
                  "value_fn": lambda p: loss_of(cfg, inputs, p, batch)[0]}
 
+    keeps_last = cfg.keep == LAST_FINITE
+
     def apply(state):
         params, opt_state, kept = state
         updates, new_opt_state = cfg.update(grads, opt_state, params, **extra)
-        if cfg.keep == LAST_FINITE:  # the point this step leaves is the last finite one
+        if keeps_last:  # the point this step leaves is the last finite one
             kept = Kept(params, opt_state, c.num_steps, loss)
         return apply_updates(params, updates), new_opt_state, kept
 
@@ -198,11 +200,12 @@ def step(cfg: LoopConfig, inputs: LoopInputs, c: Carry, batch: Any, i: jax.Array
     # parameters beyond the update itself.
     finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
     taken = active & finite
-    # The copy of the point a step leaves is taken inside the update's branch: without
-    # vmap that branch runs only for a finite step, and the copy costs one pass over the
-    # params and state (a select outside it would read the old copy too).
-    params, opt_state, kept = jax.lax.cond(taken, apply, lambda state: state,
-                                           (c.params, c.opt_state, c.kept))
+    # The copy of the point a step leaves is taken in the update's branch: without vmap
+    # only a finite step runs it, and no select reads the old copy.
+    params, opt_state, kept = jax.lax.cond(
+        taken, apply, lambda state: state,
+        (c.params, c.opt_state, c.kept if keeps_last else None))
+    kept = kept if keeps_last else c.kept
     if cfg.keep == BEST_TRAIN:
         here = Kept(c.params, c.opt_state, c.num_steps, loss)
         kept = select(taken & (loss < kept.loss), here, kept)
