@@ -1,8 +1,12 @@
-"""Shared test helpers: random nested pytrees and side-by-side runs against optax."""
+"""Shared test helpers: random nested pytrees, side-by-side runs against optax, and a
+hand-written training loop to check fit against."""
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import pytest
+
+from jaxgd import apply_updates, global_norm
 
 
 def nested_params(key=0):
@@ -43,6 +47,27 @@ def updates_side_by_side(ours, theirs, params, num_steps=100, seed=1):
     run = jax.jit(lambda p: jax.lax.scan(step, (p, ours.init(p), theirs.init(p)), keys)[1])
     u_ours, u_theirs = run(params)
     return jax.tree.leaves(u_ours), jax.tree.leaves(u_theirs)
+
+
+def hand_loop(loss_fn, params, opt, data, num_steps):
+    """The reference: a plain Python loop of full-batch steps. Returns the params and opt
+    state after each step (index t = after t updates) and the losses / grad norms."""
+    call = (lambda p: loss_fn(p, data)) if data is not None else loss_fn
+
+    @jax.jit
+    def step(p, s):
+        loss, g = jax.value_and_grad(call)(p)
+        u, s = opt.update(g, s, p)
+        return apply_updates(p, u), s, loss, global_norm(g)
+
+    state = opt.init(params)
+    trajectory, losses, norms = [(params, state)], [], []
+    for _ in range(num_steps):
+        params, state, loss, norm = step(params, state)
+        trajectory.append((params, state))
+        losses.append(loss)
+        norms.append(norm)
+    return trajectory, np.array(losses), np.array(norms)
 
 
 @pytest.fixture

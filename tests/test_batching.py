@@ -46,19 +46,22 @@ def test_epoch_permutation_looks_uniform():
     assert abs(np.mean(pos1 == pos0 + 1) - 1 / n) < 0.02
 
 
-def _permutation_shapes(jaxpr):
-    """The shapes of the index arrays that epoch permutations walk (the uint32 carries of
-    while loops), anywhere in ``jaxpr``."""
-    shapes = []
+def _equations(jaxpr):
+    """Every equation of ``jaxpr``, those of the jaxprs inside its loops and calls too."""
     for eqn in jaxpr.eqns:
-        if eqn.primitive.name == "while":
-            shapes += [v.aval.shape for v in eqn.outvars if v.aval.dtype == jnp.uint32]
+        yield eqn
         for param in eqn.params.values():
             for sub in param if isinstance(param, (tuple, list)) else [param]:
                 inner = getattr(sub, "jaxpr", None)
                 if inner is not None:
-                    shapes += _permutation_shapes(getattr(inner, "jaxpr", inner))
-    return shapes
+                    yield from _equations(getattr(inner, "jaxpr", inner))
+
+
+def _permutation_shapes(jaxpr):
+    """The shapes of the index arrays that epoch permutations walk (the uint32 carries of
+    while loops)."""
+    return [v.aval.shape for eqn in _equations(jaxpr) if eqn.primitive.name == "while"
+            for v in eqn.outvars if v.aval.dtype == jnp.uint32]
 
 
 def _regression(n=64):
@@ -91,16 +94,7 @@ def test_trials_that_share_a_key_share_each_epochs_permutation(tol):
 
 
 def _scan_lengths(jaxpr):
-    lengths = []
-    for eqn in jaxpr.eqns:
-        if eqn.primitive.name == "scan":
-            lengths.append(eqn.params["length"])
-        for param in eqn.params.values():
-            for sub in param if isinstance(param, (tuple, list)) else [param]:
-                inner = getattr(sub, "jaxpr", None)
-                if inner is not None:
-                    lengths += _scan_lengths(getattr(inner, "jaxpr", inner))
-    return lengths
+    return [eqn.params["length"] for eqn in _equations(jaxpr) if eqn.primitive.name == "scan"]
 
 
 @pytest.mark.parametrize("max_steps, lengths", [(3, [3]), (16, [2, 8]), (19, [2, 8, 3])])

@@ -6,33 +6,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from conftest import hand_loop
 
 import jaxgd
 from jaxgd import problems
 from jaxgd.train import FitResult, fit, lower_fit, trace_count
 
 RTOL = 1e-6
-
-
-def _hand_loop(loss_fn, params, opt, data, num_steps):
-    """The reference: a plain Python loop of full-batch steps. Returns the params and opt
-    state after each step (index t = after t updates) and the losses / grad norms."""
-    call = (lambda p: loss_fn(p, data)) if data is not None else loss_fn
-
-    @jax.jit
-    def step(p, s):
-        loss, g = jax.value_and_grad(call)(p)
-        u, s = opt.update(g, s, p)
-        return jaxgd.apply_updates(p, u), s, loss, jaxgd.global_norm(g)
-
-    state = opt.init(params)
-    trajectory, losses, norms = [(params, state)], [], []
-    for _ in range(num_steps):
-        params, state, loss, norm = step(params, state)
-        trajectory.append((params, state))
-        losses.append(loss)
-        norms.append(norm)
-    return trajectory, np.array(losses), np.array(norms)
 
 
 def _assert_trees_close(a, b, rtol=RTOL, atol=0.0):
@@ -47,7 +27,7 @@ def test_full_batch_matches_hand_written_loop(make_opt):
     prob = problems.linear_regression(num_examples=64, num_features=4)
     opt = make_opt()
     res = fit(prob.loss_fn, prob.init_params, opt, prob.data, max_steps=40)
-    traj, losses, norms = _hand_loop(prob.loss_fn, prob.init_params, opt, prob.data, 40)
+    traj, losses, norms = hand_loop(prob.loss_fn, prob.init_params, opt, prob.data, 40)
     assert res.stop_reason == "max_steps" and int(res.num_steps) == 40
     assert not bool(res.converged)
     np.testing.assert_allclose(res.losses, losses, rtol=RTOL)
@@ -169,7 +149,7 @@ def test_tol_stops_at_first_small_relative_change():
     small = np.abs(np.diff(f)) <= 1e-4 * np.abs(f[1:])
     assert small[-1] and not small[:-1].any()  # the first step where the rule holds
     assert np.isnan(res.losses[k:]).all() and np.isnan(res.grad_norms[k:]).all()
-    traj, losses, _ = _hand_loop(_bowl, jnp.zeros(2), jaxgd.sgd(0.05), None, k)
+    traj, losses, _ = hand_loop(_bowl, jnp.zeros(2), jaxgd.sgd(0.05), None, k)
     np.testing.assert_allclose(res.losses[:k], losses, rtol=RTOL)
     np.testing.assert_allclose(res.params, traj[k][0], rtol=RTOL)
 
@@ -189,7 +169,7 @@ def test_early_stopping_restores_best_validation_params():
     train, val = jnp.full((8,), 2.0), jnp.full((4,), 1.0)
     res = fit(loss, jnp.asarray(0.0), jaxgd.sgd(0.1), train, val_data=val, patience=3,
               max_steps=100)
-    traj, _, _ = _hand_loop(loss, jnp.asarray(0.0), jaxgd.sgd(0.1), train, 100)
+    traj, _, _ = hand_loop(loss, jnp.asarray(0.0), jaxgd.sgd(0.1), train, 100)
     val_hand = np.array([float(loss(p, val)) for p, _ in traj[1:]])  # after each epoch
     best = int(np.argmin(val_hand[:10]))
     assert res.stop_reason == "patience" and not bool(res.converged)
@@ -208,7 +188,7 @@ def test_has_aux_returns_last_steps_aux():
         return _bowl(p), {"first": p[0]}
 
     res = fit(loss, jnp.zeros(2), jaxgd.sgd(0.05), max_steps=7, has_aux=True)
-    traj, _, _ = _hand_loop(_bowl, jnp.zeros(2), jaxgd.sgd(0.05), None, 7)
+    traj, _, _ = hand_loop(_bowl, jnp.zeros(2), jaxgd.sgd(0.05), None, 7)
     np.testing.assert_allclose(res.aux["first"], traj[6][0][0], rtol=RTOL)  # aux of step 6
 
 

@@ -5,6 +5,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from conftest import hand_loop
 
 import jaxgd
 from jaxgd.train import batching, fit, trace_count
@@ -14,25 +15,6 @@ RTOL = 1e-6
 
 def _bowl(p):
     return jnp.sum((p - jnp.array([3.0, -1.0])) ** 2 * jnp.array([1.0, 4.0]))
-
-
-def _hand_loop(loss_fn, params, opt, num_steps):
-    """Full-batch steps in Python: the (params, state) after each step (index t = after t
-    updates), the losses and the gradient norms, whatever their values."""
-    @jax.jit
-    def step(p, s):
-        loss, g = jax.value_and_grad(loss_fn)(p)
-        u, s = opt.update(g, s, p)
-        return jaxgd.apply_updates(p, u), s, loss, jaxgd.global_norm(g)
-
-    state = opt.init(params)
-    trajectory, losses, norms = [(params, state)], [], []
-    for _ in range(num_steps):
-        params, state, loss, norm = step(params, state)
-        trajectory.append((params, state))
-        losses.append(loss)
-        norms.append(norm)
-    return trajectory, np.array(losses), np.array(norms)
 
 
 def _nan_loss(p):
@@ -64,7 +46,7 @@ def test_a_nonfinite_stop_returns_the_last_params_with_finite_loss_and_gradient(
     loss_fn, opt = CASES[case]
     start = jnp.array([1.5, 1.5]) if case == "overflow" else jnp.zeros(2)
     res = fit(loss_fn, start, opt, max_steps=500)
-    traj, losses, norms = _hand_loop(loss_fn, start, opt, 60)
+    traj, losses, norms = hand_loop(loss_fn, start, opt, None, 60)
     finite = np.isfinite(losses) & np.isfinite(norms)
     last = int(np.argmin(finite)) - 1  # the last step whose loss and gradient were finite
     assert 0 < last < 59 and finite[: last + 1].all()
@@ -188,7 +170,7 @@ def test_restore_best_on_full_batches_returns_the_params_of_the_lowest_loss():
 
     opt = jaxgd.sgd(growing)
     res = fit(_bowl, jnp.zeros(2), opt, max_steps=60, restore_best=True)
-    traj, losses, _ = _hand_loop(_bowl, jnp.zeros(2), opt, 60)
+    traj, losses, _ = hand_loop(_bowl, jnp.zeros(2), opt, None, 60)
     final_loss = float(_bowl(traj[60][0]))
     all_losses = np.append(losses, final_loss)
     best = int(np.nanargmin(np.where(np.isfinite(all_losses), all_losses, np.nan)))
@@ -203,7 +185,7 @@ def test_restore_best_on_full_batches_returns_the_params_of_the_lowest_loss():
 
 def test_restore_best_counts_the_last_params_too():
     res = fit(_bowl, jnp.zeros(2), jaxgd.sgd(0.05), max_steps=30, restore_best=True)
-    traj, _, _ = _hand_loop(_bowl, jnp.zeros(2), jaxgd.sgd(0.05), 30)
+    traj, _, _ = hand_loop(_bowl, jnp.zeros(2), jaxgd.sgd(0.05), None, 30)
     assert int(res.best_step) == 30  # still descending: the last params are the best
     np.testing.assert_allclose(res.params, traj[30][0], rtol=RTOL)
 
