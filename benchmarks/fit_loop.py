@@ -493,14 +493,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"agreement: {agreement}  ({elapsed:.0f} s)")
 
     if write:
-        command = "python -m benchmarks.fit_loop" + (" " + " ".join(sys.argv[1:])).rstrip()
         body = [
-            "## fit_loop: `jaxgd.fit` vs a Python loop of jitted steps vs a hand-written scan",
-            "",
-            *(f"- {line}" for line in info.splitlines()),
-            f"- reproduce (repository root): `.venv/bin/python -m benchmarks.fit_loop`"
-            f" (this run: `{command}`, {elapsed:.0f} s)",
-            "",
+            *timing.section_head(
+                "fit_loop", "`jaxgd.fit` vs a Python loop of jitted steps vs a hand-written scan",
+                info, elapsed),
             f"Logistic regression {NUM_EXAMPLES} x {NUM_FEATURES} (`jaxgd.problems."
             f"logistic_regression`, random-normal start params), {STEPS:,} full-batch steps. "
             "*fit*: the public `jaxgd.fit(loss_fn, params, opt, data, max_steps=1000)` with "

@@ -629,7 +629,6 @@ def run(args: argparse.Namespace) -> Report:
     start = time.perf_counter()
     found: list[Target] = []
     body: list[str] = []
-    command = "python -m benchmarks.many_leaf" + (" " + " ".join(sys.argv[1:])).rstrip()
 
     # 1. per-leaf fit compile against leaf count (child process): predicts whether the
     # per-leaf fits below can compile within the cap
@@ -800,12 +799,9 @@ def run(args: argparse.Namespace) -> Report:
     print(f"({elapsed:.0f} s)", flush=True)
 
     body = [
-        "## many_leaf: many-leaf trees through `fit`'s flat fast path vs optax per-leaf",
-        "",
-        *(f"- {line}" for line in info.splitlines()),
-        f"- reproduce (repository root): `.venv/bin/python -m benchmarks.many_leaf`"
-        f" (this run: `{command}`, {elapsed:.0f} s)",
-        "",
+        *timing.section_head(
+            "many_leaf", "many-leaf trees through `fit`'s flat fast path vs optax per-leaf",
+            info, elapsed),
         "All timings interleaved in one process (order shuffled each round), one call per "
         "round of a K-step unit; *us / step* is the 10th percentile of the rounds over K; "
         "ratios are *median of the per-round ratios [IQR] / ratio of the 10th "

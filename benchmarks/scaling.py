@@ -187,16 +187,12 @@ def run(args: argparse.Namespace, write_plots: bool) -> Report:
         plot(by_leaves, "leaves", paths[1],
              f"Adam step time against leaf count ({cfg.total:,} params)")
         print("wrote " + ", ".join(map(str, paths)))
-    command = "python -m benchmarks.scaling" + (" " + " ".join(sys.argv[1:])).rstrip()
     rel = [p.relative_to(Path(__file__).resolve().parent) if p.is_relative_to(
         Path(__file__).resolve().parent) else p for p in paths]
     body = "\n".join([
-        "## scaling: Adam step time against parameter count and leaf count",
-        "",
-        *(f"- {line}" for line in info.splitlines()),
-        f"- reproduce (repository root): `.venv/bin/python -m benchmarks.scaling`"
-        f" (this run: `{command}`, {elapsed:.0f} s)",
-        "",
+        *timing.section_head(
+            "scaling", "Adam step time against parameter count and leaf count",
+            info, elapsed),
         "Per point, interleaved in one process: *jaxgd / optax update step* (public "
         "per-leaf `update` + `apply_updates`, jitted, donated, no loss), *jaxgd fit (flat)* "
         "(the public `fit(..., flat_params=True)` call over K steps) and *optax scan* (a "

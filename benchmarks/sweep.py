@@ -522,15 +522,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"agreement: {agreement}  ({elapsed:.0f} s)")
 
     if write:
-        command = "python -m benchmarks.sweep" + (" " + " ".join(sys.argv[1:])).rstrip()
         ct = r.compile
         body = [
-            "## sweep: `jaxgd.sweep` vs a hand-written optax vmap + scan vs a loop of runs",
-            "",
-            *(f"- {line}" for line in info.splitlines()),
-            f"- reproduce (repository root): `.venv/bin/python -m benchmarks.sweep`"
-            f" (this run: `{command}`, {elapsed:.0f} s)",
-            "",
+            *timing.section_head(
+                "sweep", "`jaxgd.sweep` vs a hand-written optax vmap + scan vs a loop of runs",
+                info, elapsed),
             f"Logistic regression {cfg.num_examples:,} x {cfg.num_features} "
             f"(`jaxgd.problems.logistic_regression`, random-normal start params), "
             f"{cfg.steps} full-batch Adam steps, {cfg.trials} learning rates "

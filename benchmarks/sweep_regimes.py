@@ -319,15 +319,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("\n" + "\n".join(t.line() for t in found))
     print(f"agreement: {agreement} ({elapsed:.0f} s)")
     if timing.wants_write(args):
-        command = "python -m benchmarks.sweep_regimes" + (" " + " ".join(sys.argv[1:])).rstrip()
         fb = cfg.full_batch
         body = [
-            "## sweep_regimes: mini-batch and one-shot sweeps, and the dataset-size curve",
-            "",
-            *(f"- {line}" for line in info.splitlines()),
-            f"- reproduce (repository root): `.venv/bin/python -m benchmarks.sweep_regimes`"
-            f" (this run: `{command}`, {elapsed:.0f} s)",
-            "",
+            *timing.section_head(
+                "sweep_regimes", "mini-batch and one-shot sweeps, and the dataset-size curve",
+                info, elapsed),
             f"Logistic regression, random-normal start params, Adam, {cfg.trials} learning "
             "rates (logspace 1e-4..1) unless said. *sweep*: `jaxgd.sweep(loss_fn, params, "
             "jaxgd.adam, hyperparams={'learning_rate': lrs}, data=data, batch_size=...)`. "

@@ -22,6 +22,7 @@ import os
 import platform
 import random
 import re
+import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -294,6 +295,20 @@ def wants_write(args: argparse.Namespace, subset: bool = False) -> bool:
     ``--write``, otherwise only for a full run (not ``--quick``, not a ``subset`` of the
     suite)."""
     return not args.no_write and (args.write or not (args.quick or subset))
+
+
+def section_head(suite: str, title: str, info: str, elapsed: float) -> list[str]:
+    """The first lines of suite ``benchmarks.<suite>``'s section: its title, the machine
+    (``info``, :func:`machine_info`) and how to reproduce the run (its command line)."""
+    command = f"python -m benchmarks.{suite}" + (" " + " ".join(sys.argv[1:])).rstrip()
+    return [
+        f"## {suite}: {title}",
+        "",
+        *(f"- {line}" for line in info.splitlines()),
+        f"- reproduce (repository root): `.venv/bin/python -m benchmarks.{suite}`"
+        f" (this run: `{command}`, {elapsed:.0f} s)",
+        "",
+    ]
 
 
 def write_section(name: str, body: str, path: str | Path) -> None:

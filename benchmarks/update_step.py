@@ -662,16 +662,12 @@ def run(args: argparse.Namespace) -> Report:
         print(t.line())
     print(f"({elapsed:.0f} s)", flush=True)
 
-    command = "python -m benchmarks.update_step" + (" " + " ".join(sys.argv[1:])).rstrip()
     skipped = "; ".join(f"{k} ({why})" for k, why in SKIPPED.items())
     body = "\n".join(
         [
-            "## update_step: one jitted optimizer step, jaxgd vs optax, every alias",
-            "",
-            *(f"- {line}" for line in info.splitlines()),
-            f"- reproduce (repository root): `.venv/bin/python -m benchmarks.update_step`"
-            f" (this run: `{command}`, {elapsed:.0f} s)",
-            "",
+            *timing.section_head(
+                "update_step", "one jitted optimizer step, jaxgd vs optax, every alias",
+                info, elapsed),
             "`params, state = step(params, state, grads)` with step = `opt.update` + "
             "`apply_updates`, jitted with params and state donated; float32 random-normal "
             f"params and grads ({N_GRADS} gradient trees fed in turn; each timed callable "
