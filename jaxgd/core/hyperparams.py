@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxgd.core import checks
+from jaxgd.core import checks, sharding
 from jaxgd.core.base import (
     GradientTransformation,
     OptState,
@@ -178,8 +178,10 @@ class HyperparamInit:
         return _as_vector(list(self._values), self._values, on_host)
 
     def __call__(self, params: Any) -> InjectHyperparamsState:
-        # ``_built`` has these very values: its state is the one to start from.
-        return InjectHyperparamsState(self.hyperparams(), self._built.init(params))
+        # ``_built`` has these very values: its state is the one to start from. Its
+        # params-shaped leaves are sharded like the params; the rest is replicated.
+        state = InjectHyperparamsState(self.hyperparams(), self._built.init(params))
+        return sharding.replicate_loose_leaves(state, params)
 
 
 _SHARED = BoundedCache()

@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxgd.core import sharding
 from jaxgd.core.numerics import abs_sq
 
 
@@ -67,10 +68,13 @@ def check_float_params(params: Any) -> None:
             )
 
 
-def full_like(params: Any, value) -> Any:
-    """A tree like ``params`` filled with ``value`` (the moments of a fresh state)."""
+def full_like(params: Any, value, dtype: Any = None) -> Any:
+    """A tree like ``params`` filled with ``value`` (the moments of a fresh state), each
+    leaf of its param's dtype (or ``dtype``) and sharded like it (see
+    :mod:`jaxgd.core.sharding`)."""
     check_float_params(params)
-    return jax.tree.map(lambda p: jnp.full(jnp.shape(p), value, jnp.result_type(p)), params)
+    return jax.tree.map(
+        lambda p: sharding.full_like(p, value, dtype or jnp.result_type(p)), params)
 
 
 def zeros_like(params: Any) -> Any:

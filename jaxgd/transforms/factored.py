@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxgd.core import checks, numerics, tree
+from jaxgd.core import checks, numerics, sharding, tree
 from jaxgd.core.base import GradientTransformation, Updates
 
 
@@ -84,7 +84,7 @@ def scale_by_factored_rms(
     def init_leaf(p):
         axes = dims(p)
         if axes is None:
-            return _placeholder(p), _placeholder(p), jnp.zeros_like(p)
+            return _placeholder(p), _placeholder(p), sharding.full_like(p, 0)
         a, b = axes
         dtype = jnp.result_type(p)
         row = jnp.zeros(np.delete(jnp.shape(p), b), dtype)

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import numbers
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
-from jaxgd.core import numerics, tree
+from jaxgd.core import numerics, sharding, tree
 from jaxgd.core.base import GradientTransformation, flatten_invariant
 
 
@@ -32,6 +32,12 @@ class ScaleByLBFGSState(NamedTuple):
     diff_params_memory: jax.Array
     diff_updates_memory: jax.Array
     weights_memory: jax.Array
+
+
+def _ravel(tree_: Any) -> tuple[jax.Array, Any]:
+    """``ravel_pytree`` of ``tree_``, its leaves first gathered where an explicit mesh
+    splits them (the state is one vector, as optax's; see ``sharding.gathered``)."""
+    return ravel_pytree(jax.tree.map(sharding.gathered, tree_))
 
 
 def _real_vdot(a: jax.Array, b: jax.Array) -> jax.Array:
@@ -102,7 +108,7 @@ def scale_by_lbfgs(memory_size: int = 10, scale_init_precond: bool = True):
 
     def init(params):
         tree.check_float_params(params)
-        flat, _ = ravel_pytree(params)
+        flat, _ = _ravel(params)
         memory = jnp.zeros((memory_size, flat.size), flat.dtype)
         return ScaleByLBFGSState(
             count=numerics.zero_count(),
@@ -121,8 +127,8 @@ def scale_by_lbfgs(memory_size: int = 10, scale_init_precond: bool = True):
                 "update(updates, state, params)."
             )
         tree.check_same_structure(updates, params, "updates", "params")
-        g, unravel = ravel_pytree(updates)
-        w, _ = ravel_pytree(params)
+        g, unravel = _ravel(updates)
+        w, _ = _ravel(params)
         g = g.astype(state.updates.dtype)
         w = w.astype(state.params.dtype)
         started = state.count > 0
@@ -155,6 +161,6 @@ def scale_by_lbfgs(memory_size: int = 10, scale_init_precond: bool = True):
             diff_updates_memory=y_memory,
             weights_memory=weights,
         )
-        return unravel(direction), new_state
+        return sharding.placed_like(unravel(direction), updates), new_state
 
     return flatten_invariant(GradientTransformation(init, update))

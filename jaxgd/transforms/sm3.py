@@ -8,7 +8,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from jaxgd.core import checks, tree
+from jaxgd.core import checks, sharding, tree
 from jaxgd.core.base import GradientTransformation, Updates
 from jaxgd.core.numerics import abs_sq
 
@@ -23,7 +23,7 @@ class ScaleBySM3State(NamedTuple):
 
 def _axis_accumulators(p: jax.Array) -> tuple[jax.Array, ...]:
     if p.ndim < 2:
-        return (jnp.zeros_like(p),)
+        return (sharding.full_like(p, 0),)
     return tuple(jnp.zeros((n,), p.dtype) for n in p.shape)
 
 

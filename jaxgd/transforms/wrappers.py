@@ -160,7 +160,7 @@ def accumulate_gradients(
 
     def init(params):
         tree.check_float_params(params)
-        acc = jax.tree.map(lambda p: jnp.zeros(jnp.shape(p), _accumulator_dtype(p)), params)
+        acc = jax.tree.map(lambda p: tree.full_like(p, 0, _accumulator_dtype(p)), params)
         zero = numerics.zero_count()
         return AccumulateGradientsState(zero, zero, acc, inner.init(params))
 
