@@ -8,6 +8,9 @@ import pytest
 
 from jaxgd import apply_updates, global_norm
 
+# The 4-device tests run in a child process of their own (tests/test_sharding.py).
+collect_ignore = ["sharded"] if jax.device_count() < 4 else []
+
 
 def nested_params(key=0):
     """Dicts, tuples, lists, a scalar and a 3-D leaf: the shapes real models mix."""

@@ -25,6 +25,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+from jax.sharding import NamedSharding
 
 
 def num_examples(data: Any) -> int:
@@ -88,8 +89,54 @@ def epoch_permutation(key: jax.Array, epoch: jax.Array, n: int) -> jax.Array:
     return order.astype(jnp.int32)
 
 
-def take_batch(data: Any, permutation: jax.Array, index_in_epoch: jax.Array, size: int) -> Any:
+def shardings(data: Any) -> tuple[NamedSharding | None, ...] | None:
+    """Each leaf's sharding, where ``data`` is split over several devices (data
+    parallelism): read from concrete arrays, or from the types of arrays traced over an
+    explicit mesh; None for a leaf on one device, or all None (unknown) under ``jit``
+    over an auto mesh, where XLA's propagation places the batches."""
+    found = []
+    for x in jax.tree.leaves(data):
+        if isinstance(x, jax.core.Tracer):
+            sharding = jax.typeof(x).sharding
+            split = sharding.mesh.explicit_axes and sharding.spec and sharding.spec[0]
+            found.append(sharding if split else None)
+        else:
+            sharding = getattr(x, "sharding", None)
+            split = isinstance(sharding, NamedSharding) and len(sharding.device_set) > 1
+            found.append(sharding if split else None)
+    return tuple(found) if any(s is not None for s in found) else None
+
+
+def batch_spec(data: Any, size: int | None, placement: tuple | None = None) -> Any:
+    """Shapes, dtypes (and shardings) of one batch of ``size`` examples of ``data``
+    (the whole of it for ``size=None``), to check or trace the loss on."""
+    leaves, treedef = jax.tree.flatten(data)
+    placement = placement or (None,) * len(leaves)
+    return treedef.unflatten(
+        jax.ShapeDtypeStruct(jnp.shape(x) if size is None else (size, *jnp.shape(x)[1:]),
+                             jnp.result_type(x), sharding=s)
+        for x, s in zip(leaves, placement, strict=True))
+
+
+def take_batch(data: Any, permutation: jax.Array, index_in_epoch: jax.Array, size: int,
+               placement: tuple | None = None) -> Any:
     """The ``index_in_epoch``-th batch of ``size`` examples of ``data`` in ``permutation``
-    order; a pytree like ``data`` with leading size ``size``."""
+    order; a pytree like ``data`` with leading size ``size``.
+
+    A leaf split over devices along its examples (``placement``, see :func:`shardings`)
+    gives a batch split the same way: each device holds ``size / devices`` of its
+    examples, the loss's mean over them becomes a cross-device sum, and every device
+    runs its share of the step (data parallelism). The examples are those of the
+    one-device run: the permutation is global."""
     indices = jax.lax.dynamic_slice_in_dim(permutation, index_in_epoch * size, size)
-    return jax.tree.map(lambda x: jnp.take(x, indices, axis=0), data)
+    leaves, treedef = jax.tree.flatten(data)
+    placement = placement or (None,) * len(leaves)
+
+    def take(x, sharding):
+        if sharding is None:
+            return jnp.take(x, indices, axis=0)
+        if sharding.mesh.explicit_axes:  # the type says where the batch goes
+            return x.at[indices].get(out_sharding=sharding)
+        return jax.lax.with_sharding_constraint(jnp.take(x, indices, axis=0), sharding)
+
+    return treedef.unflatten(take(x, s) for x, s in zip(leaves, placement, strict=True))

@@ -8,6 +8,7 @@ checks unchecked; shapes, dtypes and signatures are always checked.
 from __future__ import annotations
 
 import inspect
+import math
 import operator
 from collections.abc import Callable
 from typing import Any
@@ -74,6 +75,24 @@ def check_batch_size(batch_size: Any, n: int | None) -> int | None:
             "or batch_size=None for full-batch gradient descent."
         )
     return k
+
+
+def check_batch_placement(batch_size: int | None, placement: tuple | None) -> None:
+    """A batch split over devices along its examples (data parallelism) must split
+    evenly: ``batch_size`` a multiple of the number of devices its examples go to."""
+    if batch_size is None or placement is None:
+        return
+    for sharding in placement:
+        axes = sharding.spec[0] if sharding is not None and sharding.spec else None
+        if axes is None:
+            continue
+        axes = axes if isinstance(axes, tuple) else (axes,)
+        devices = math.prod(sharding.mesh.shape[a] for a in axes)
+        if batch_size % devices:
+            raise ValueError(
+                f"batch_size={batch_size} does not split evenly over the {devices} devices "
+                f"that the data's examples are sharded over (mesh axes {axes}); use a "
+                f"multiple of {devices}.")
 
 
 def check_steps(max_steps: Any, num_epochs: Any, steps_per_epoch: int) -> int:

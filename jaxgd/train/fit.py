@@ -10,6 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxgd.core import sharding
 from jaxgd.core.base import GradientTransformation, OptState, Params, accepts_extra_args
 from jaxgd.core.hyperparams import HyperparamInit
 from jaxgd.train import batching, checks, flat, loop, step
@@ -53,6 +54,8 @@ def _prepare(
             f"{type(optimizer).__name__}; e.g. jaxgd.sgd(0.1)."
         )
     checks.check_params(params)
+    sharding.check_explicit_mesh_is_set((params, data, val_data, opt_state),
+                                        "params, data or optimizer state")
     n = None if data is None else checks.check_data(data)
     batch_size = checks.check_batch_size(batch_size, n)
     steps_per_epoch = batching.steps_per_epoch(n or 1, batch_size)
@@ -68,9 +71,9 @@ def _prepare(
         progress_every = max(1, max_steps // 100)
     progress_every = checks.check_positive_int("progress_every", progress_every)
 
-    batch = data
-    if batch_size is not None:
-        batch = jax.tree.map(lambda x: x[:batch_size], data)
+    placement = None if batch_size is None else batching.shardings(data)
+    checks.check_batch_placement(batch_size, placement)
+    batch = data if batch_size is None else batching.batch_spec(data, batch_size, placement)
     checks.check_loss_fn(loss_fn, params, batch, has_aux, with_batch=data is not None)
     if opt_state is not None:
         checks.check_opt_state(optimizer, params, opt_state)
@@ -111,6 +114,7 @@ def _prepare(
         has_aux=bool(has_aux),
         with_data=data is not None,
         batch_size=batch_size,
+        batch_placement=placement,
         max_steps=max_steps,
         steps_per_epoch=steps_per_epoch,
         keep=keep,
@@ -123,6 +127,7 @@ def _prepare(
         layout=layout,
         ravel=ravel,
         restore=restore_in_loop,
+        placement=sharding.Placement.of(params),
     )
     inputs = step.LoopInputs(
         params=params,

@@ -54,6 +54,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxgd.core import sharding
 from jaxgd.core.base import GradientTransformation, is_flatten_invariant
 from jaxgd.core.cache import BoundedCache
 from jaxgd.core.tree import dtype_of, shapes_key
@@ -217,7 +218,12 @@ def should_flatten(params, optimizer: GradientTransformation, flat_params: bool 
     """Apply the rule in the module docstring; ``flat_params`` forces it either way."""
     leaves = jax.tree.leaves(params)
     one_dtype = len({dtype_of(x) for x in leaves}) == 1
+    sharded = any(sharding.spans_devices(x) for x in leaves)
     if flat_params:
+        if sharded:
+            raise ValueError(
+                "flat_params=True needs params on one device: these are sharded over "
+                "several, and one vector of them would gather every shard onto each device.")
         if not is_flatten_invariant(optimizer):
             raise ValueError(
                 "flat_params=True needs a flatten-invariant optimizer (elementwise rules "
@@ -227,8 +233,9 @@ def should_flatten(params, optimizer: GradientTransformation, flat_params: bool 
         if not one_dtype:
             raise ValueError("flat_params=True needs all parameter leaves to share one dtype.")
         return True
-    if flat_params is None:
-        return is_flatten_invariant(optimizer) and len(leaves) >= MIN_LEAVES and one_dtype
+    if flat_params is None:  # never for sharded params: see the error above
+        return (is_flatten_invariant(optimizer) and len(leaves) >= MIN_LEAVES and one_dtype
+                and not sharded)
     return False
 
 

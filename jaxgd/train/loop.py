@@ -69,7 +69,8 @@ def _epoch(cfg: LoopConfig, inputs: LoopInputs, c: Carry, epoch: jax.Array,
     def one_step(c, j):
         batch = inputs.data
         if permutation is not None:
-            batch = batching.take_batch(inputs.data, permutation, j, cfg.batch_size)
+            batch = batching.take_batch(inputs.data, permutation, j, cfg.batch_size,
+                                        cfg.batch_placement)
         return step(cfg, inputs, c, batch, epoch * spe + j)
 
     started = c.code == result.RUNNING
@@ -109,11 +110,14 @@ def _run(cfg: LoopConfig, inputs: LoopInputs) -> result.FitResult:
         inputs = inputs._replace(params=cfg.ravel(inputs.params))
     if cfg.init is not None:
         inputs = inputs._replace(opt_state=cfg.init(inputs.params, inputs.hyperparams))
+    if cfg.placement is not None:
+        params, opt_state = cfg.placement.keep(inputs.params, inputs.opt_state)
+        inputs = inputs._replace(params=params, opt_state=opt_state)
     batch0 = inputs.data
     if cfg.batch_size is not None:
-        batch0 = jax.tree.map(lambda x: x[: cfg.batch_size], inputs.data)
-    loss_spec, aux_spec = jax.eval_shape(lambda p: loss_of(cfg, inputs, p, batch0),
-                                         inputs.params)
+        batch0 = batching.batch_spec(inputs.data, cfg.batch_size, cfg.batch_placement)
+    loss_spec, aux_spec = jax.eval_shape(lambda p, b: loss_of(cfg, inputs, p, b),
+                                         inputs.params, batch0)
     inputs = inputs._replace(
         tol=jnp.asarray(inputs.tol, loss_spec.dtype),
         grad_tol=jnp.asarray(inputs.grad_tol, loss_spec.dtype),
@@ -190,6 +194,8 @@ def _finish(cfg: LoopConfig, inputs: LoopInputs, c: Carry, histories: jax.Array
         params, opt_state = kept.params, kept.opt_state
     if cfg.restore is not None:
         params, opt_state = cfg.restore(params, opt_state)
+    if cfg.placement is not None:
+        params, opt_state = cfg.placement.keep(params, opt_state)
     val = c.val
     return result.FitResult(
         params=params,

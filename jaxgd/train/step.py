@@ -42,6 +42,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxgd.core.base import apply_updates
+from jaxgd.core.sharding import Placement
 from jaxgd.core.tree import global_norm
 from jaxgd.train import result, validation
 from jaxgd.train.progress import ProgressSink
@@ -61,6 +62,9 @@ class LoopConfig(NamedTuple):
     has_aux: bool
     with_data: bool
     batch_size: int | None
+    # Each data leaf's sharding when mini-batches are split over devices (data
+    # parallelism), else None: see jaxgd.train.batching.take_batch.
+    batch_placement: tuple | None
     max_steps: int
     steps_per_epoch: int
     keep: str
@@ -82,6 +86,9 @@ class LoopConfig(NamedTuple):
     layout: Any = None
     ravel: Callable | None = None
     restore: Callable | None = None
+    # Params spread over an auto mesh: where the loop keeps them and their state, step
+    # after step (jaxgd.core.sharding.Placement); None lets types or XLA place them.
+    placement: Placement | None = None
 
 
 class LoopInputs(NamedTuple):
@@ -206,6 +213,8 @@ def step(cfg: LoopConfig, inputs: LoopInputs, c: Carry, batch: Any, i: jax.Array
         taken, apply, lambda state: state,
         (c.params, c.opt_state, c.kept if keeps_last else None))
     kept = kept if keeps_last else c.kept
+    if cfg.placement is not None:
+        params, opt_state = cfg.placement.keep(params, opt_state)
     if cfg.keep == BEST_TRAIN:
         here = Kept(c.params, c.opt_state, c.num_steps, loss)
         kept = select(taken & (loss < kept.loss), here, kept)
