@@ -7,6 +7,7 @@ from typing import Any
 
 import jax
 import numpy as np
+from jax.experimental import multihost_utils
 
 from jaxgd.sweep.trials import Trials
 from jaxgd.train.result import NONFINITE, FitResult, stop_reason_name
@@ -93,7 +94,7 @@ class SweepResult:
     def best_params(self) -> Any:
         """The params returned by the best trial."""
         i = self.best_index
-        return jax.tree.map(lambda x: x[i], self.fit.params)
+        return jax.tree.map(lambda x: _on_host(x[i]), self.fit.params)
 
     def table(self) -> dict[str, np.ndarray]:
         """One column per trial property: ``optimizer`` (with a dict of optimizers), one
@@ -135,3 +136,11 @@ class SweepResult:
             names = f"{', '.join(dict.fromkeys(self.trials.optimizer))} x {names}"
         return (f"SweepResult({self.trials.count} trials over {names}; "
                 f"{int(self.diverged.sum())} diverged; best: {self.best})")
+
+
+def _on_host(x: Any) -> Any:
+    """``x``, or a NumPy copy of the whole of it where other processes hold parts of it
+    (a multi-host sweep; every process must ask for it)."""
+    if isinstance(x, jax.Array) and not x.is_fully_addressable:
+        return multihost_utils.process_allgather(x, tiled=True)
+    return x

@@ -5,11 +5,12 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from jaxgd.core.base import Params
@@ -90,42 +91,116 @@ def _static_key(static: dict) -> tuple:
     return tuple((name, type(v), v) for name, v in sorted(static.items()))
 
 
+class Placement(NamedTuple):
+    """Where a sweep runs: its mesh, the mesh axis its trials are split over, and the
+    axes (the others) that the data's examples are split over."""
+
+    mesh: Mesh
+    trial_axis: str
+    data_axes: tuple[str, ...]
+
+    @property
+    def lanes(self) -> int:
+        """How many groups of devices the trials are split over."""
+        return self.mesh.shape[self.trial_axis]
+
+    def sharding(self, *spec) -> NamedSharding:
+        return NamedSharding(self.mesh, PartitionSpec(*spec))
+
+    def data_sharding(self, tree: Any) -> Any:
+        """Every leaf of ``tree`` (data) split over the data axes along its examples."""
+        axes = self.data_axes[0] if len(self.data_axes) == 1 else (self.data_axes or None)
+        return jax.tree.map(lambda _: self.sharding(axes), tree)
+
+
+def _placement(devices: Sequence[jax.Device] | None, mesh: Mesh | None,
+               trial_axis: str) -> Placement:
+    if mesh is None:
+        return Placement(Mesh(np.array(list(devices or jax.devices())), (trial_axis,)),
+                         trial_axis, ())
+    if devices is not None:
+        raise ValueError("give devices or mesh, not both: a mesh names its devices.")
+    if trial_axis not in mesh.axis_names:
+        raise ValueError(f"trial_axis={trial_axis!r} is not an axis of the mesh, whose axes "
+                         f"are {mesh.axis_names}; pass trial_axis= one of them.")
+    return Placement(mesh, trial_axis, tuple(a for a in mesh.axis_names if a != trial_axis))
+
+
+def _check_data_split(data: Any, placement: Placement, name: str) -> None:
+    """The data's examples must split evenly over the devices of the data axes."""
+    if data is None or not placement.data_axes:
+        return
+    devices = math.prod(placement.mesh.shape[a] for a in placement.data_axes)
+    n = int(np.shape(jax.tree.leaves(data)[0])[0])
+    if n % devices:
+        raise ValueError(
+            f"{name} has {n} examples, which do not split evenly over the {devices} "
+            f"devices of the mesh axes {placement.data_axes}; drop the last {n % devices} "
+            f"examples, or use a mesh whose data axes hold a divisor of {n} devices.")
+
+
+def gather_trials(results: FitResult, finals: jax.Array, vals: jax.Array | None) -> tuple:
+    """A multi-host sweep's per-trial results, every trial's copied to every process
+    (small: losses, codes, steps); the params and optimizer states stay global arrays,
+    split over the processes (see :meth:`SweepResult.best_params`)."""
+    small = results._replace(params=None, opt_state=None)
+    small, finals, vals = multihost_utils.process_allgather((small, finals, vals), tiled=True)
+    return small._replace(params=results.params, opt_state=results.opt_state), finals, vals
+
+
 def _compiled_program(loss_fn, factory, static: dict, init_fn, fit_kwargs: dict,
-                      devices: tuple, shared_seed: bool):
+                      placement: Placement, shared_seed: bool, data: Any, val_data: Any):
     """The jitted sweep program and its restorers (see :func:`_trial_program`); reused
     by later sweeps with the same static inputs, so a second sweep over other numeric
-    values (or other data of the same shapes) does not recompile."""
+    values (or other data of the same shapes) does not recompile. The trials are split
+    over the placement's trial axis, the data's examples over its data axes; the start
+    params are replicated."""
     def build():
         program, restorers = _trial_program(loss_fn, factory, static, init_fn, fit_kwargs,
                                             shared_seed)
-        if len(devices) == 1:
+        if placement.mesh.size == 1:
             return jax.jit(program), restorers
-        mesh = Mesh(np.array(devices), (TRIAL_AXIS,))
-        lanes = NamedSharding(mesh, PartitionSpec(TRIAL_AXIS))
-        replicated = NamedSharding(mesh, PartitionSpec())
+        lanes = placement.sharding(placement.trial_axis)
+        replicated = placement.sharding()
         seeds = replicated if shared_seed else lanes
-        return jax.jit(program, in_shardings=(lanes, seeds) + (replicated,) * 4,
-                       out_shardings=lanes), restorers
+        in_shardings = (lanes, seeds, replicated, placement.data_sharding(data),
+                        placement.data_sharding(val_data), replicated)
+        jitted = jax.jit(program, in_shardings=in_shardings, out_shardings=lanes)
+        if not placement.mesh.is_multi_process:
+            return jitted, restorers
+
+        def on_every_process(*args):
+            # jit takes no host (NumPy) input split over other processes' devices:
+            # every process holds the same host inputs and places its part of them.
+            results, finals, vals = jitted(*jax.device_put(args, in_shardings))
+            return gather_trials(results, finals, vals)
+
+        return on_every_process, restorers
 
     key = (loss_fn, factory, _static_key(static), init_fn, tuple(sorted(fit_kwargs.items())),
-           devices, shared_seed)
+           placement, shared_seed, jax.tree.structure((data, val_data)))
     return _PROGRAMS.get(key, build)
 
 
 def _run_program(trials: Trials, program: Program, loss_fn, init_fn, fit_kwargs: dict,
-                 devices: list, max_parallel: int | None, inputs: tuple):
+                 placement: Placement, max_parallel: int | None, pad: bool, inputs: tuple):
     """``(FitResult, final losses, validation losses)`` of one program's trials, in the
     order of ``program.rows``, run in chunks of at most ``max_parallel`` trials (rounded
-    up to a multiple of the device count), the last one padded."""
-    count = len(program.rows)
+    up to a multiple of the trial axis's size), the last one padded."""
+    count, lanes = len(program.rows), placement.lanes
+    if not pad and count % lanes:
+        raise ValueError(
+            f"{count} trials do not split evenly over the {lanes} devices of the trial "
+            f"axis {placement.trial_axis!r}, and pad=False; sweep a multiple of {lanes} "
+            "trials, or let pad=True fill the last devices with copies.")
     chunk = count if max_parallel is None else max_parallel
-    chunk = math.ceil(min(chunk, count) / len(devices)) * len(devices)
+    chunk = math.ceil(min(chunk, count) / lanes) * lanes
     num_chunks = math.ceil(count / chunk)
     columns, seeds = as_columns(trials, program, num_chunks * chunk)
     shared_seed = bool(np.all(seeds == seeds[0]))
-    run, restorers = _compiled_program(loss_fn, program.factory, program.static, init_fn,
-                                       fit_kwargs, tuple(devices), shared_seed)
     start, params, data, val_data, offsets = inputs
+    run, restorers = _compiled_program(loss_fn, program.factory, program.static, init_fn,
+                                       fit_kwargs, placement, shared_seed, data, val_data)
     outputs = []
     for i in range(num_chunks):
         rows = slice(i * chunk, (i + 1) * chunk)
@@ -184,6 +259,9 @@ def sweep(
     max_parallel: int | None = None,
     devices: Sequence[jax.Device] | None = None,
     max_programs: int = MAX_PROGRAMS,
+    mesh: Mesh | None = None,
+    trial_axis: str = TRIAL_AXIS,
+    pad: bool = True,
     **fit_kwargs: Any,
 ) -> SweepResult:
     """Train many trials at once: every numeric hyperparameter setting (and seed, and
@@ -226,7 +304,16 @@ def sweep(
       data: training data, as for :func:`jaxgd.fit`.
       max_parallel: run at most this many trials at a time (rounded up to a multiple of
         the device count), in chunks through the same compiled program; same results.
-      devices: the devices to shard over; default all of ``jax.devices()``.
+      devices: the devices to split the trials over (a 1-D mesh); default all of
+        ``jax.devices()``. Not with ``mesh``.
+      mesh: a :class:`jax.sharding.Mesh` to run on instead: the trials are split over
+        its axis ``trial_axis`` and the examples of ``data`` (and ``val_data``) over its
+        other axes (data parallelism), e.g. ``jax.make_mesh((2, 2), ("trials",
+        "data"))``; the numbers are those of one device.
+      trial_axis: the mesh axis the trials are split over (default ``"trials"``).
+      pad: when the trial count does not split evenly over the trial axis, fill the
+        last devices with copies of a trial (dropped from the result); ``False`` makes
+        that an error.
       max_programs: the most programs the sweep may compile (optimizers times
         combinations of static values); more is an error, raised before compiling.
       **fit_kwargs: passed to :func:`jaxgd.fit` (``max_steps``, ``batch_size``, ``tol``,
@@ -263,17 +350,19 @@ def sweep(
             f"and combination of the static values of {static}), more than "
             f"max_programs={max_programs}; pass max_programs={len(trials.programs)} to "
             "compile them all, or sweep fewer static values.")
-    devices = list(devices or jax.devices())
+    placement = _placement(devices, mesh, trial_axis)
 
     val_data = fit_kwargs.pop("val_data", None)
+    _check_data_split(data, placement, "data")
+    _check_data_split(val_data, placement, "val_data")
     # the start params as the program sees them (dtypes as jit converts them)
     start = as_traced(params) if init_fn is None else jax.eval_shape(
         functools.partial(_start_of_seed, init_fn), trials.seeds[0].astype(jnp.result_type(int)))
     # program inputs for fit's flat path, if it takes it (unused otherwise)
     offsets = flat.FlatLayout.of(start).offset_inputs()
     inputs = (start, params, data, val_data, offsets)
-    parts = [_run_program(trials, program, loss_fn, init_fn, fit_kwargs, devices,
-                          max_parallel, inputs) for program in trials.programs]
+    parts = [_run_program(trials, program, loss_fn, init_fn, fit_kwargs, placement,
+                          max_parallel, pad, inputs) for program in trials.programs]
     results, finals, vals = _merge(parts, [p.rows for p in trials.programs])
     return SweepResult(trials=trials, fit=results, final_loss=np.asarray(finals),
                        val_loss=None if vals is None else np.asarray(vals),
