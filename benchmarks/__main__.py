@@ -12,7 +12,10 @@ Suites, in order (each also runs alone, ``python -m benchmarks.<suite>``):
 * ``fit_loop``: ``jaxgd.fit`` vs a Python loop and a hand-written scan;
 * ``sweep``: ``jaxgd.sweep`` vs a hand-written optax vmap;
 * ``sweep_regimes``: mini-batch and one-shot (first-call) sweeps vs the hand-written optax
-  program, and the time per step against the dataset size (2,400 to 240,000 examples).
+  program, and the time per step against the dataset size (2,400 to 240,000 examples);
+* ``sharding``: ``jaxgd.fit`` on params sharded over 4 simulated CPU devices against 1
+  device: per-device bytes of params and Adam state, param-sized all-gathers in the
+  compiled program, and the time per step.
 
 Each suite runs in a fresh Python process of its own (as a user's program would run it:
 the per-call costs that ``fit_loop`` and ``sweep`` measure are not inflated by the
@@ -47,7 +50,8 @@ from pathlib import Path
 from benchmarks import timing
 from benchmarks.ratios import Target
 
-SUITES = ["update_step", "many_leaf", "scaling", "fit_loop", "sweep", "sweep_regimes"]
+SUITES = ["update_step", "many_leaf", "scaling", "fit_loop", "sweep", "sweep_regimes",
+          "sharding"]
 OWN = {"update_step", "many_leaf", "scaling"}  # suites that return a Report
 SUMMARY = "summary"
 DONE = "=== suite {name}: done in {seconds:.0f} s ==="

@@ -38,7 +38,6 @@ import argparse
 import functools
 import json
 import os
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -367,20 +366,11 @@ def two_thread_control() -> float:
 
 
 def run_device_child(num_devices: int, quick: bool, seed: int) -> dict[str, Any] | None:
-    env = dict(os.environ)
-    flag = f"--xla_force_host_platform_device_count={num_devices}"
-    env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + " " + flag).strip()
-    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        env[var] = "1"  # for the two-thread control only; XLA does not use them
-    cmd = [sys.executable, "-m", "benchmarks.sweep", "--devices", str(num_devices),
-           "--seed", str(seed)] + (["--quick"] if quick else [])
-    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        print(f"2-device subprocess failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
-        return None
-    line = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")][-1]
-    out = json.loads(line)
-    out["timings"] = {k: timing.Timing(np.asarray(v)) for k, v in out["samples"].items()}
+    out = timing.run_on_host_devices(
+        "sweep", num_devices,
+        ["--devices", str(num_devices), "--seed", str(seed)] + (["--quick"] if quick else []))
+    if out is not None:
+        out["timings"] = {k: timing.Timing(np.asarray(v)) for k, v in out["samples"].items()}
     return out
 
 

@@ -18,10 +18,12 @@ from __future__ import annotations
 import argparse
 import datetime
 import gc
+import json
 import os
 import platform
 import random
 import re
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -329,3 +331,19 @@ def floor_scan(loss_fn: Callable, steps: int) -> Callable:
         return jax.lax.scan(body, params, None, length=steps)
 
     return run
+
+
+def run_on_host_devices(module: str, num_devices: int, args: Sequence[str]) -> dict | None:
+    """``python -m benchmarks.<module> *args`` in a child process whose CPU is split into
+    ``num_devices`` devices (``XLA_FLAGS`` must be set before jax starts); its last
+    stdout line, a JSON object, or None (with its stderr printed) if it failed."""
+    env = dict(os.environ)
+    flags = re.sub(r"--xla_force_host_platform_device_count=\S*", "", env.get("XLA_FLAGS", ""))
+    env["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={num_devices}".strip()
+    proc = subprocess.run([sys.executable, "-m", f"benchmarks.{module}", *args], env=env,
+                          cwd=Path(__file__).resolve().parent.parent, capture_output=True,
+                          text=True, check=False)
+    if proc.returncode != 0:
+        print(f"{num_devices}-device child failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+        return None
+    return json.loads([ln for ln in proc.stdout.splitlines() if ln.startswith("{")][-1])
