@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-SUITES = ["update_step", "many_leaf", "scaling", "fit_loop", "sweep", "sweep_regimes"]
+SUITES = ["update_step", "many_leaf", "scaling", "fit_loop", "sweep", "sweep_regimes",
+          "sharding"]
 
 
 # Over three minutes of one core: alone it would hold the default run past its bound.
