@@ -33,7 +33,7 @@ LOCAL_DEVICES = 2
 #: The learning rates of the sweeps.
 LEARNING_RATES = [1e-3, 1e-2, 1e-1, 0.3]
 
-CASES = ("sweep", "sweep_chunked", "fit_sharded", "fit_sharded_explicit")
+CASES = ("sweep", "sweep_chunked", "fit_sharded", "fit_sharded_explicit", "other_grids")
 
 
 def _jsonable(x):
@@ -161,6 +161,20 @@ def _fit_sharded(devices, explicit: bool) -> dict:
     }
 
 
+# --- "other_grids": each process sweeps other learning rates: an error on both ----------
+
+def _other_grids(devices) -> dict:
+    import jaxgd
+
+    rates = LEARNING_RATES[jax.process_index():]
+    try:
+        jaxgd.sweep(lambda p: jnp.sum(p ** 2), jnp.ones(2), jaxgd.sgd, max_steps=2,
+                    hyperparams={"learning_rate": rates}, devices=devices)
+    except ValueError as err:
+        return {"error_message": str(err)}
+    return {"error_message": None}
+
+
 def compute(case: str, devices=None) -> dict:
     """Run ``case`` over ``devices`` (default all of ``jax.devices()``, every process's):
     its results as plain Python, the same in every process. Entries whose key starts
@@ -170,6 +184,8 @@ def compute(case: str, devices=None) -> dict:
         out = _sweep(devices)
     elif case == "sweep_chunked":
         out = _sweep_chunked(devices)
+    elif case == "other_grids":
+        out = _other_grids(devices)
     elif case in ("fit_sharded", "fit_sharded_explicit"):
         out = _fit_sharded(devices, explicit=case == "fit_sharded_explicit")
     else:

@@ -162,7 +162,6 @@ def run_case(case: str, tmp_path: Path) -> list[dict]:
     return records
 
 
-@pytest.mark.slow
 def test_sweep_over_two_processes_gives_the_one_device_trials(tmp_path):
     records = run_case("sweep", tmp_path)
     for record in records:
@@ -188,3 +187,12 @@ def test_fit_of_params_split_over_an_explicit_mesh_of_two_processes(tmp_path):
     records = run_case("fit_sharded_explicit", tmp_path)
     for record in records:
         assert record["result"]["_W_devices"] == NUM_PROCESSES * worker.LOCAL_DEVICES
+
+
+def test_processes_that_sweep_other_grids_are_told_so(tmp_path):
+    for attempt in range(3):
+        run = _Run("other_grids", tmp_path, attempt)
+        if not run.port_taken:
+            break
+    for record in run.records():
+        assert "process(es) [1] passed other hyperparameters" in record["result"]["error_message"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
@@ -124,6 +125,37 @@ def _placement(devices: Sequence[jax.Device] | None, mesh: Mesh | None,
         raise ValueError(f"trial_axis={trial_axis!r} is not an axis of the mesh, whose axes "
                          f"are {mesh.axis_names}; pass trial_axis= one of them.")
     return Placement(mesh, trial_axis, tuple(a for a in mesh.axis_names if a != trial_axis))
+
+
+def _fingerprint(trials: Trials) -> np.ndarray:
+    """A digest of the trials (names, values, seeds, optimizers) that is the same in
+    every process given the same grid: callables count by name, not by address."""
+    def text(v):
+        return (getattr(v, "__qualname__", None) or repr(v)) if callable(v) else repr(v)
+
+    digest = hashlib.sha256()
+    for name in sorted(trials.hyperparams):
+        column = trials.hyperparams[name]
+        digest.update(name.encode())
+        digest.update(column.tobytes() if column.dtype != object
+                      else "|".join(map(text, column)).encode())
+    digest.update(np.asarray(trials.seeds).tobytes())
+    if trials.optimizer is not None:
+        digest.update("|".join(map(str, trials.optimizer)).encode())
+    return np.frombuffer(digest.digest()[:8], np.uint32)
+
+
+def _check_same_grid_everywhere(trials: Trials) -> None:
+    """Every process of a multi-host sweep must sweep the same trials."""
+    if jax.process_count() == 1:
+        return
+    seen = np.asarray(multihost_utils.process_allgather(_fingerprint(trials)))
+    differ = [i for i in range(len(seen)) if not np.array_equal(seen[i], seen[0])]
+    if differ:
+        raise ValueError(
+            f"process(es) {differ} passed other hyperparameters, seeds or optimizers than "
+            "process 0: every process of a multi-host sweep must make the same sweep call "
+            "(same grid, in the same order).")
 
 
 def _check_data_split(data: Any, placement: Placement, name: str) -> None:
@@ -351,6 +383,7 @@ def sweep(
             f"max_programs={max_programs}; pass max_programs={len(trials.programs)} to "
             "compile them all, or sweep fewer static values.")
     placement = _placement(devices, mesh, trial_axis)
+    _check_same_grid_everywhere(trials)
 
     val_data = fit_kwargs.pop("val_data", None)
     _check_data_split(data, placement, "data")
