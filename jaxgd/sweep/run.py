@@ -171,6 +171,14 @@ def _check_data_split(data: Any, placement: Placement, name: str) -> None:
             f"examples, or use a mesh whose data axes hold a divisor of {n} devices.")
 
 
+def _moved_onto(x: Any, sharding: NamedSharding) -> Any:
+    """An array committed to other devices moved onto the sweep's (jit refuses it);
+    anything else as it is (jit places it)."""
+    if isinstance(x, jax.Array) and x.committed and x.sharding != sharding:
+        return jax.device_put(x, sharding)
+    return x
+
+
 def gather_trials(results: FitResult, finals: jax.Array, vals: jax.Array | None) -> tuple:
     """A multi-host sweep's per-trial results, every trial's copied to every process
     (small: losses, codes, steps); the params and optimizer states stay global arrays,
@@ -198,16 +206,18 @@ def _compiled_program(loss_fn, factory, static: dict, init_fn, fit_kwargs: dict,
         in_shardings = (lanes, seeds, replicated, placement.data_sharding(data),
                         placement.data_sharding(val_data), replicated)
         jitted = jax.jit(program, in_shardings=in_shardings, out_shardings=lanes)
-        if not placement.mesh.is_multi_process:
-            return jitted, restorers
 
-        def on_every_process(*args):
-            # jit takes no host (NumPy) input split over other processes' devices:
-            # every process holds the same host inputs and places its part of them.
-            results, finals, vals = jitted(*jax.device_put(args, in_shardings))
-            return gather_trials(results, finals, vals)
+        def on_the_mesh(*args):
+            # Over several processes each one places its part of the same host inputs
+            # (jit takes no host input split over other processes' devices), and gets
+            # every trial's small results back.
+            if placement.mesh.is_multi_process:
+                return gather_trials(*jitted(*jax.device_put(args, in_shardings)))
+            return jitted(*jax.tree.map(
+                lambda sharding, part: jax.tree.map(lambda x: _moved_onto(x, sharding), part),
+                in_shardings, args, is_leaf=lambda s: isinstance(s, NamedSharding)))
 
-        return on_every_process, restorers
+        return on_the_mesh, restorers
 
     key = (loss_fn, factory, _static_key(static), init_fn, tuple(sorted(fit_kwargs.items())),
            placement, shared_seed, jax.tree.structure((data, val_data)))
@@ -303,10 +313,13 @@ def sweep(
     (flags such as ``nesterov``, strings, schedules, ``None``) are compiled in: one
     program per optimizer and combination of them, each vmapped over its numeric
     values, all merged into one table. With several devices the trials are sharded over
-    them (a 1-D mesh over the trial axis, padded when the count does not divide); data
-    and start params are replicated. Multi-host: call ``jax.distributed.initialize()``
-    on every host first and pass ``devices=jax.devices()`` (all hosts' devices); every
-    host runs the same ``sweep`` call.
+    them (a 1-D mesh over the trial axis, padded when the count does not divide), the
+    data and start params replicated; on a ``mesh`` with more axes the data's examples
+    are split over the others. Multi-host: call ``jax.distributed.initialize()`` on
+    every host first; every host then makes the same ``sweep`` call, with the same host
+    arrays (or global ones), over all hosts' devices (the default). Every host gets the
+    whole table; the trials' params stay split over the hosts (:attr:`SweepResult.fit`),
+    and :attr:`SweepResult.best_params` copies the best trial's to every host.
 
     A diverging trial (NaN/Inf loss or gradient) stops on its own, returns the last
     params whose loss and gradient were finite (see :func:`jaxgd.fit`) and is flagged in

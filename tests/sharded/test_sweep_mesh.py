@@ -4,7 +4,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from jax.sharding import AxisType
+from jax.sharding import AxisType, NamedSharding, PartitionSpec
 from placement import make_mesh, spec_of
 
 import jaxgd
@@ -49,3 +49,13 @@ def test_bad_placements_are_named_before_compiling():
     odd = jax.tree.map(lambda x: x[:255], PROBLEM.data)
     with pytest.raises(ValueError, match="data has 255 examples, which do not split evenly"):
         run(data=odd, mesh=mesh)
+
+
+def test_start_params_and_data_placed_elsewhere_are_moved_onto_the_sweeps_mesh(axis_type):
+    other = make_mesh((4,), ("d",), AxisType.Auto)
+    start = jax.device_put(START, NamedSharding(other, PartitionSpec()))
+    data = jax.device_put(PROBLEM.data, NamedSharding(other, PartitionSpec("d")))
+    res = jaxgd.sweep(PROBLEM.loss_fn, start, jaxgd.adam, data=data, max_steps=30,
+                      hyperparams={"learning_rate": RATES},
+                      mesh=make_mesh((2, 2), ("trials", "data"), axis_type))
+    np.testing.assert_allclose(res.losses, run(devices=jax.devices()[:1]).losses, rtol=1e-5)
