@@ -114,7 +114,7 @@ def placed_like(tree: Any, like: Any) -> Any:
     return jax.tree.map(place, tree, like)
 
 
-class Placement(NamedTuple):
+class ParamsPlacement(NamedTuple):
     """Where ``fit`` keeps params and state (on an auto mesh, where nothing else says
     it): each param leaf's sharding, and the replicated sharding of the other state."""
 
@@ -122,7 +122,7 @@ class Placement(NamedTuple):
     replicated: NamedSharding
 
     @classmethod
-    def of(cls, params: Any) -> Placement | None:
+    def of(cls, params: Any) -> ParamsPlacement | None:
         """The placement of concrete ``params`` spread over an auto mesh (a leaf on one
         device counts as replicated over it), else None: one device, traced params
         (XLA's propagation places them), or an explicit mesh (the types place them)."""

@@ -127,7 +127,7 @@ def _prepare(
         layout=layout,
         ravel=ravel,
         restore=restore_in_loop,
-        placement=sharding.Placement.of(params),
+        params_placement=sharding.ParamsPlacement.of(params),
     )
     inputs = step.LoopInputs(
         params=params,

@@ -110,8 +110,8 @@ def _run(cfg: LoopConfig, inputs: LoopInputs) -> result.FitResult:
         inputs = inputs._replace(params=cfg.ravel(inputs.params))
     if cfg.init is not None:
         inputs = inputs._replace(opt_state=cfg.init(inputs.params, inputs.hyperparams))
-    if cfg.placement is not None:
-        params, opt_state = cfg.placement.keep(inputs.params, inputs.opt_state)
+    if cfg.params_placement is not None:
+        params, opt_state = cfg.params_placement.keep(inputs.params, inputs.opt_state)
         inputs = inputs._replace(params=params, opt_state=opt_state)
     batch0 = inputs.data
     if cfg.batch_size is not None:
@@ -194,8 +194,8 @@ def _finish(cfg: LoopConfig, inputs: LoopInputs, c: Carry, histories: jax.Array
         params, opt_state = kept.params, kept.opt_state
     if cfg.restore is not None:
         params, opt_state = cfg.restore(params, opt_state)
-    if cfg.placement is not None:
-        params, opt_state = cfg.placement.keep(params, opt_state)
+    if cfg.params_placement is not None:
+        params, opt_state = cfg.params_placement.keep(params, opt_state)
     val = c.val
     return result.FitResult(
         params=params,

@@ -42,7 +42,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxgd.core.base import apply_updates
-from jaxgd.core.sharding import Placement
+from jaxgd.core.sharding import ParamsPlacement
 from jaxgd.core.tree import global_norm
 from jaxgd.train import result, validation
 from jaxgd.train.progress import ProgressSink
@@ -87,8 +87,8 @@ class LoopConfig(NamedTuple):
     ravel: Callable | None = None
     restore: Callable | None = None
     # Params spread over an auto mesh: where the loop keeps them and their state, step
-    # after step (jaxgd.core.sharding.Placement); None lets types or XLA place them.
-    placement: Placement | None = None
+    # after step (jaxgd.core.sharding.ParamsPlacement); None lets types or XLA place them.
+    params_placement: ParamsPlacement | None = None
 
 
 class LoopInputs(NamedTuple):
@@ -213,8 +213,8 @@ def step(cfg: LoopConfig, inputs: LoopInputs, c: Carry, batch: Any, i: jax.Array
         taken, apply, lambda state: state,
         (c.params, c.opt_state, c.kept if keeps_last else None))
     kept = kept if keeps_last else c.kept
-    if cfg.placement is not None:
-        params, opt_state = cfg.placement.keep(params, opt_state)
+    if cfg.params_placement is not None:
+        params, opt_state = cfg.params_placement.keep(params, opt_state)
     if cfg.keep == BEST_TRAIN:
         here = Kept(c.params, c.opt_state, c.num_steps, loss)
         kept = select(taken & (loss < kept.loss), here, kept)
