@@ -16,11 +16,11 @@ from jaxgd.core.base import Updates as Updates
 from jaxgd.core.base import apply_updates as apply_updates
 from jaxgd.core.base import chain as chain
 from jaxgd.core.base import identity as identity
-from jaxgd.core.hyperparams import InjectHyperparamsState as InjectHyperparamsState
-from jaxgd.core.hyperparams import get_hyperparams as get_hyperparams
+from jaxgd.core.hyperparam_state import InjectHyperparamsState as InjectHyperparamsState
+from jaxgd.core.hyperparam_state import get_hyperparams as get_hyperparams
+from jaxgd.core.hyperparam_state import set_hyperparams as set_hyperparams
 from jaxgd.core.hyperparams import hyperparam_names as hyperparam_names
 from jaxgd.core.hyperparams import inject_hyperparams as inject_hyperparams
-from jaxgd.core.hyperparams import set_hyperparams as set_hyperparams
 from jaxgd.core.tree import global_norm as global_norm
 from jaxgd.optimizers.adam_family import adabelief as adabelief
 from jaxgd.optimizers.adam_family import adadelta as adadelta

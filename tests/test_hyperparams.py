@@ -110,13 +110,6 @@ def test_set_hyperparams_rejects_unknown_names_and_bad_values():
         jaxgd.set_hyperparams(state, b2=1.0)
 
 
-def test_schedule_learning_rate_is_not_a_settable_hyperparameter():
-    state = jaxgd.sgd(lambda step: 0.1 / (1 + step)).init(X0)
-    assert "learning_rate" not in jaxgd.get_hyperparams(state)
-    with pytest.raises(ValueError, match="Schedules and flags are fixed"):
-        jaxgd.set_hyperparams(state, learning_rate=0.1)
-
-
 def test_low_precision_leaves_keep_their_dtype():
     params = {"w": jnp.ones(3, jnp.bfloat16), "b": jnp.ones(2, jnp.float16)}
     opt = jaxgd.adam(1e-2)
@@ -161,3 +154,204 @@ def test_state_can_be_donated_to_a_jitted_step(name):
     state = opt.init(params)
     step = jax.jit(lambda p, s: opt.update(p, s, p), donate_argnums=1)
     step(params, state)
+
+
+# --- state.hyperparams is optax's plain dict ------------------------------------------
+
+PARAMS = {"w": jnp.array([1.0, -2.0, 0.5]), "b": jnp.array([0.25])}
+GRADS = {"w": jnp.array([0.3, -0.1, 0.2]), "b": jnp.array([-0.4])}
+
+
+def test_state_hyperparams_reads_like_a_dict():
+    state = jaxgd.adam(1e-3, b1=0.8).init(PARAMS)
+    hp = state.hyperparams
+    assert type(hp) is dict
+    assert set(hp.keys()) == {"learning_rate", "b1", "b2", "eps", "eps_root"}
+    assert "b1" in hp and "momentum" not in hp
+    assert float(hp["b1"]) == pytest.approx(0.8)
+    assert hp == jaxgd.adam(1e-3, b1=0.8).init(PARAMS).hyperparams
+    doubled = jax.tree.map(lambda v: 2 * v, hp)
+    assert float(doubled["learning_rate"]) == pytest.approx(2e-3)
+
+
+def test_assigning_an_entry_changes_the_next_step_as_in_optax():
+    optax = pytest.importorskip("optax")
+    ours, theirs = jaxgd.adam(1e-2), optax.inject_hyperparams(optax.adam)(1e-2)
+    states = [ours.init(PARAMS), theirs.init(PARAMS)]
+    updates = [None, None]
+    for lr in (1e-2, 3e-4, 0.1):
+        for i, (opt, state) in enumerate(zip((ours, theirs), states, strict=True)):
+            state.hyperparams["learning_rate"] = lr
+            updates[i], states[i] = jax.jit(opt.update)(GRADS, state, PARAMS)
+        for a, b in zip(jax.tree.leaves(updates[0]), jax.tree.leaves(updates[1]), strict=True):
+            np.testing.assert_allclose(a, b, rtol=1e-6)
+        assert float(states[0].hyperparams["learning_rate"]) == pytest.approx(lr)
+    assert states[0].hyperparams["learning_rate"].dtype == jnp.float32
+
+
+def test_repr_works_on_abstract_states():
+    opt = jaxgd.adam(1e-3)
+    abstract = jax.eval_shape(opt.init, PARAMS)
+    assert "learning_rate" in repr(abstract)
+    shapes = jax.tree.map(jnp.shape, opt.init(PARAMS))
+    assert "'b1': ()" in repr(shapes)
+
+
+# --- inject_hyperparams as in optax ----------------------------------------------------
+
+def _schedule(step):
+    return 0.1 * 0.5 ** (step / 3)
+
+
+def test_inject_hyperparams_evaluates_schedules_at_the_count_as_optax():
+    optax = pytest.importorskip("optax")
+    ours = jaxgd.inject_hyperparams(jaxgd.sgd)(learning_rate=_schedule, momentum=0.9)
+    theirs = optax.inject_hyperparams(optax.sgd)(learning_rate=_schedule, momentum=0.9)
+    s_ours, s_theirs = ours.init(PARAMS), theirs.init(PARAMS)
+    assert float(s_ours.hyperparams["learning_rate"]) == pytest.approx(_schedule(0))
+    for step in range(8):
+        u_ours, s_ours = ours.update(GRADS, s_ours, PARAMS)
+        u_theirs, s_theirs = theirs.update(GRADS, s_theirs, PARAMS)
+        for a, b in zip(jax.tree.leaves(u_ours), jax.tree.leaves(u_theirs), strict=True):
+            np.testing.assert_allclose(a, b, rtol=1e-6)
+        # the value this step used, as optax shows it
+        np.testing.assert_allclose(s_ours.hyperparams["learning_rate"],
+                                   s_theirs.hyperparams["learning_rate"], rtol=1e-6)
+        assert float(s_ours.hyperparams["learning_rate"]) == pytest.approx(_schedule(step))
+        assert int(s_ours.count) == int(s_theirs.count) == step + 1
+
+
+@pytest.mark.parametrize("name", ["adam", "sgd", "lion"])
+def test_an_alias_with_a_schedule_matches_optax_and_shows_its_value(name):
+    optax = pytest.importorskip("optax")
+    ours, theirs = getattr(jaxgd, name)(_schedule), getattr(optax, name)(_schedule)
+    s_ours, s_theirs = ours.init(PARAMS), theirs.init(PARAMS)
+    step = jax.jit(ours.update)
+    for k in range(6):
+        u_ours, s_ours = step(GRADS, s_ours, PARAMS)
+        u_theirs, s_theirs = theirs.update(GRADS, s_theirs, PARAMS)
+        for a, b in zip(jax.tree.leaves(u_ours), jax.tree.leaves(u_theirs), strict=True):
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
+        assert float(jaxgd.get_hyperparams(s_ours)["learning_rate"]) == pytest.approx(
+            _schedule(k))
+
+
+def test_hyperparam_dtype_sets_the_dtype_of_float_values():
+    opt = jaxgd.inject_hyperparams(jaxgd.sgd, hyperparam_dtype=jnp.bfloat16)(0.1, 0.9)
+    state = opt.init(PARAMS)
+    assert {v.dtype for v in state.hyperparams.values()} == {jnp.dtype(jnp.bfloat16)}
+    updates, state = opt.update(GRADS, state, PARAMS)
+    assert state.hyperparams["momentum"].dtype == jnp.bfloat16
+    assert jax.tree.map(lambda u: u.dtype, updates) == jax.tree.map(lambda p: p.dtype, PARAMS)
+
+
+def test_integer_arguments_stay_integers():
+    def every_other(learning_rate, period=2):
+        del period  # an integer a factory may read as an int
+        return jaxgd.sgd(learning_rate)
+
+    state = jaxgd.inject_hyperparams(every_other)(1, period=3).init(PARAMS)
+    assert state.hyperparams["period"].dtype == jnp.int32
+    assert state.hyperparams["learning_rate"].dtype == jnp.float32  # a real-valued name
+    # an alias that keeps its seed static, wrapped again: one level, the seed still static
+    noisy = jaxgd.inject_hyperparams(jaxgd.noisy_sgd)(0.1, key=0)
+    state = noisy.init(PARAMS)
+    assert not isinstance(state.inner_state, jaxgd.InjectHyperparamsState)
+    expected, _ = jaxgd.noisy_sgd(0.1, key=0).update(GRADS, jaxgd.noisy_sgd(0.1, key=0).init(
+        PARAMS), PARAMS)
+    got, _ = noisy.update(GRADS, state, PARAMS)
+    for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(expected), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_wrapping_an_alias_again_keeps_one_settable_level():
+    opt = jaxgd.inject_hyperparams(jaxgd.adam)(0.1)
+    state = jaxgd.set_hyperparams(opt.init(PARAMS), learning_rate=1e-3)
+    updates, _ = opt.update(GRADS, state, PARAMS)
+    # Adam's first step is lr * sign(g)
+    np.testing.assert_allclose(updates["w"], -1e-3 * np.sign(GRADS["w"]), rtol=1e-4)
+
+
+def test_static_args_must_name_arguments():
+    with pytest.raises(ValueError, match=r"static_args \['nope'\].*learning_rate"):
+        jaxgd.inject_hyperparams(jaxgd.sgd, static_args=("nope",))
+    opt = jaxgd.inject_hyperparams(jaxgd.sgd, static_args="momentum")(0.1, momentum=0.9)
+    assert set(opt.init(PARAMS).hyperparams) == {"learning_rate"}
+
+
+# --- nested optimizers are addressed by path -------------------------------------------
+
+LABELS = {"w": "a", "b": "b"}
+
+
+def _partitioned():
+    return jaxgd.partition({"a": jaxgd.adam(0.1), "b": jaxgd.sgd(0.2)}, LABELS)
+
+
+def test_get_hyperparams_keeps_partitioned_optimizers_apart():
+    found = jaxgd.get_hyperparams(_partitioned().init(PARAMS))
+    assert set(found) == {"a", "b"}
+    assert set(found["a"]) == {"learning_rate", "b1", "b2", "eps", "eps_root"}
+    assert set(found["b"]) == {"learning_rate"}
+    assert float(found["a"]["learning_rate"]) == pytest.approx(0.1)
+    assert float(found["b"]["learning_rate"]) == pytest.approx(0.2)
+
+
+@pytest.mark.parametrize("values", [{"b": {"learning_rate": 0.5}}, {"b/learning_rate": 0.5}])
+def test_set_hyperparams_by_path_changes_only_that_optimizer(values):
+    opt = _partitioned()
+    state = opt.init(PARAMS)
+    before, _ = opt.update(GRADS, state, PARAMS)
+    state = jaxgd.set_hyperparams(state, values)
+    after, _ = opt.update(GRADS, state, PARAMS)
+    np.testing.assert_array_equal(after["w"], before["w"])
+    np.testing.assert_allclose(after["b"], -0.5 * GRADS["b"], rtol=1e-6)
+    assert float(jaxgd.get_hyperparams(state)["a"]["learning_rate"]) == pytest.approx(0.1)
+
+
+def test_a_chain_of_two_aliases_is_addressed_by_position():
+    opt = jaxgd.chain(jaxgd.sgd(1.0, momentum=0.5), jaxgd.sgd(0.1))
+    state = jaxgd.set_hyperparams(opt.init(PARAMS), {"1": {"learning_rate": 0.01}})
+    found = jaxgd.get_hyperparams(state)
+    assert float(found["0"]["learning_rate"]) == 1.0
+    assert float(found["1"]["learning_rate"]) == pytest.approx(0.01)
+    updates, _ = opt.update(GRADS, state, PARAMS)
+    np.testing.assert_allclose(updates["w"], 0.01 * GRADS["w"], rtol=1e-6)
+
+
+def test_nested_names_without_a_path_or_with_a_wrong_one_are_errors():
+    state = _partitioned().init(PARAMS)
+    with pytest.raises(ValueError, match=r"need a path.*at \['a', 'b'\].*'a/learning_rate'"):
+        jaxgd.set_hyperparams(state, learning_rate=0.1)
+    with pytest.raises(ValueError, match=r"no optimizer at path\(s\) \['c'\].*\['a', 'b'\]"):
+        jaxgd.set_hyperparams(state, {"c": {"learning_rate": 0.1}})
+    with pytest.raises(ValueError, match=r"unknown.*'a/lr'.*'a/learning_rate'"):
+        jaxgd.set_hyperparams(state, {"a/lr": 0.1})
+    with pytest.raises(ValueError, match="learning_rate must be a finite number >= 0"):
+        jaxgd.set_hyperparams(state, {"a/learning_rate": -1.0})
+
+
+def test_masks_and_dtypes_are_callables_that_stay_fixed():
+    def decayed(learning_rate, weight_decay_mask=None, accumulator_dtype=None):
+        del accumulator_dtype
+        return jaxgd.adamw(learning_rate, weight_decay=0.1, mask=weight_decay_mask)
+
+    opt = jaxgd.inject_hyperparams(decayed)(
+        0.1, weight_decay_mask=lambda p: jax.tree.map(lambda x: x.ndim > 0, p),
+        accumulator_dtype=jnp.bfloat16)
+    state = opt.init(PARAMS)
+    assert set(state.hyperparams) == {"learning_rate"} and state.count is None
+    opt.update(GRADS, state, PARAMS)
+
+
+def test_an_alias_built_by_an_injected_factory_follows_the_outer_values():
+    def clipped_adam(learning_rate):
+        return jaxgd.chain(jaxgd.clip_by_global_norm(10.0), jaxgd.adam(learning_rate))
+
+    opt = jaxgd.inject_hyperparams(clipped_adam)(0.1)
+    state = jaxgd.set_hyperparams(opt.init(PARAMS), learning_rate=1e-3)
+    assert jaxgd.get_hyperparams(state) == {"learning_rate": state.hyperparams["learning_rate"]}
+    for update in (opt.update, jax.jit(opt.update)):
+        updates, _ = update(GRADS, state, PARAMS)
+        # Adam's first step is lr * sign(g)
+        np.testing.assert_allclose(updates["w"], -1e-3 * np.sign(GRADS["w"]), rtol=1e-4)

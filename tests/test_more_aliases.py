@@ -9,7 +9,7 @@ import pytest
 from conftest import nested_params, random_like
 
 import jaxgd
-from jaxgd.core.hyperparams import get_hyperparams, set_hyperparams
+from jaxgd.core.hyperparam_state import get_hyperparams, set_hyperparams
 from jaxgd.optimizers.first_order import (
     noisy_sgd,
     optimistic_gradient_descent,

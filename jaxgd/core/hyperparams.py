@@ -1,24 +1,24 @@
 """Hyperparameters held as arrays in the optimizer state.
 
 Every jaxgd optimizer keeps its numeric hyperparameters (``learning_rate``, ``b1``,
-``momentum``, ...) as scalar arrays in its state. A jitted training step therefore takes
-them as *inputs*, not as compile-time constants: changing one with
-:func:`set_hyperparams` between calls does not recompile (optax needs
-``inject_hyperparams`` for that), and ``jax.vmap`` over them runs many settings at once.
+``momentum``, ...) in its state, as optax's ``inject_hyperparams`` does: a plain dict of
+scalar arrays, ``state.hyperparams``. A jitted training step therefore takes them as
+*inputs*, not as compile-time constants: changing one between calls does not recompile,
+and ``jax.vmap`` over them runs many settings at once.
 """
 
 from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable, Mapping
-from typing import Any, NamedTuple
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxgd.core import checks, sharding
+from jaxgd.core import checks, numerics, sharding
 from jaxgd.core.base import (
     GradientTransformation,
     OptState,
@@ -26,54 +26,7 @@ from jaxgd.core.base import (
     is_flatten_invariant,
 )
 from jaxgd.core.cache import BoundedCache
-
-
-@jax.tree_util.register_pytree_node_class
-class HyperparamVector:
-    """Named scalar hyperparameters held as one vector (the names are static).
-
-    One array instead of one per hyperparameter: a jitted step called from Python pays
-    its per-buffer cost once, not once per hyperparameter. Under ``jax.vmap`` the vector
-    gains the leading batch axes, ``values[..., i]`` being hyperparameter ``names[i]``.
-    """
-
-    def __init__(self, names: tuple[str, ...], values: jax.Array):
-        self.names = tuple(names)
-        self.values = values
-
-    def tree_flatten(self):
-        return (self.values,), self.names
-
-    @classmethod
-    def tree_unflatten(cls, names, children):
-        return cls(names, children[0])
-
-    def as_dict(self) -> dict[str, jax.Array]:
-        return {name: self.values[..., i] for i, name in enumerate(self.names)}
-
-    def replace(self, **new_values) -> HyperparamVector:
-        values = self.values
-        for name, value in new_values.items():
-            i = self.names.index(name)
-            value = jnp.broadcast_to(jnp.asarray(value, values.dtype), values.shape[:-1])
-            values = values.at[..., i].set(value)
-        return HyperparamVector(self.names, values)
-
-    def __repr__(self) -> str:
-        return f"HyperparamVector({self.as_dict()})"
-
-
-class InjectHyperparamsState(NamedTuple):
-    """State of an optimizer whose hyperparameters live in the state.
-
-    Attributes:
-      hyperparams: the values the next ``update`` uses (read them with
-        :func:`get_hyperparams`, change them with :func:`set_hyperparams`).
-      inner_state: the state of the wrapped transformation.
-    """
-
-    hyperparams: HyperparamVector
-    inner_state: OptState
+from jaxgd.core.hyperparam_state import InjectHyperparamsState, is_inject_state
 
 
 def _is_numeric(value) -> bool:
@@ -82,6 +35,12 @@ def _is_numeric(value) -> bool:
     if isinstance(value, (int, float, jax.Array, np.ndarray, np.number)):
         return jnp.issubdtype(jnp.result_type(value), jnp.number)
     return False
+
+
+def _is_schedule(name: str, value) -> bool:
+    # A mask may be a callable of the params (or a callable pytree), and a dtype
+    # (``jnp.float32``) is a class: neither is a schedule.
+    return callable(value) and not isinstance(value, type) and not name.endswith("mask")
 
 
 #: Hyperparameters whose exact zero removes a whole building block (as optax skips a
@@ -94,66 +53,99 @@ def _switched_off(name: str, value) -> bool:
             and not isinstance(value, bool) and value == 0)
 
 
-def _as_vector(names: list[str], arguments: dict, on_host: bool = False) -> HyperparamVector:
-    """The values as one vector: a jax array (a NumPy one with ``on_host``, when all of
-    them are concrete: a jitted call then transfers it with its other inputs)."""
-    # The canonical float dtype (float32, or float64 under jax_enable_x64): the rules
-    # cast their results back to each leaf's dtype, so bf16 leaves stay bf16.
-    dtype = jnp.result_type(float)
-    for name in names:
-        if jnp.ndim(arguments[name]) != 0:
-            raise ValueError(f"{name} must be a scalar, got shape {jnp.shape(arguments[name])}; "
-                             "sweep several values with jax.vmap or jaxgd.sweep instead.")
-    given = [arguments[n] for n in names]
-    if any(isinstance(v, jax.core.Tracer) for v in given):
-        return HyperparamVector(tuple(names), jnp.stack([jnp.asarray(v, dtype) for v in given]))
-    values = np.asarray(given, dtype=dtype).reshape(len(given))
-    # one host-to-device transfer rather than one per hyperparameter
-    return HyperparamVector(tuple(names), values if on_host else jnp.asarray(values))
+def _dtype_of(name: str, value, float_dtype) -> np.dtype:
+    """Integers stay integers, unless ``name`` is a real-valued hyperparameter (one with
+    a check in :data:`jaxgd.core.checks.BY_NAME`: ``sgd(1)`` is a learning rate of 1.0)."""
+    if jnp.issubdtype(jnp.result_type(value), jnp.integer) and name not in checks.BY_NAME:
+        return jnp.result_type(int)
+    return float_dtype
+
+
+def _values(dtypes: dict, given: dict, on_host: bool = False) -> dict[str, Any]:
+    """The values as scalars of their dtypes: jax arrays (NumPy ones with ``on_host``,
+    when concrete: a jitted call then transfers them with its other inputs)."""
+    if on_host and not any(isinstance(v, jax.core.Tracer) for v in given.values()):
+        return {n: np.asarray(v, dtypes[n]) for n, v in given.items()}
+    return {n: jnp.asarray(v, dtypes[n]) for n, v in given.items()}
 
 
 def inject_hyperparams(
-    factory: Callable[..., GradientTransformation], static_args: tuple[str, ...] = ()
+    factory: Callable[..., GradientTransformation],
+    static_args: str | Iterable[str] = (),
+    hyperparam_dtype: Any = None,
 ) -> Callable[..., GradientTransformation]:
     """Wrap a transformation factory so its numeric arguments live in the state.
 
     The returned factory has the same signature and docstring. Its values are checked
-    when it is called (concrete values only). Numeric arguments, except those named in
-    ``static_args`` (sizes, counts), are stored in :class:`InjectHyperparamsState`; the
-    others (flags, schedules, ``None``) stay fixed. A ``weight_decay`` of exactly 0 also
-    stays fixed: it removes the decay block, which then costs nothing (build with a
-    non-zero value, or sweep it, to change it later).
+    when it is called (concrete values only). As in optax:
+
+    - numeric arguments, except those named in ``static_args`` (sizes, counts, seeds),
+      are stored in ``state.hyperparams`` and can be changed between steps;
+    - a schedule (a callable ``step -> value``) is called with the update count at each
+      step, and its value is stored there too (a new value set there is overwritten);
+    - flags, strings, masks and ``None`` stay fixed.
+
+    Floats are stored in ``hyperparam_dtype`` (default: JAX's float, float32 or float64
+    under ``jax_enable_x64``; the rules cast their results back to each leaf's dtype, so
+    bf16 leaves stay bf16), integers as integers, except for the real-valued names of
+    :data:`jaxgd.core.checks.BY_NAME` (``learning_rate=1`` is 1.0). A ``weight_decay``
+    of exactly 0 stays fixed: it removes the decay block, which then costs nothing
+    (build with a non-zero value to change it later). Wrapping a factory that is already
+    wrapped (any jaxgd alias) wraps the original once, with both ``static_args``.
 
     Example:
       >>> import jax, jax.numpy as jnp, jaxgd
       >>> opt = jaxgd.inject_hyperparams(jaxgd.scale_by_adam)(b1=0.8)
       >>> state = opt.init({"w": jnp.ones(3)})
-      >>> state = jaxgd.set_hyperparams(state, b1=0.95)
+      >>> state.hyperparams["b1"] = 0.95
     """
+    static_args = {static_args} if isinstance(static_args, str) else set(static_args)
+    wrapped = getattr(factory, "injected_factory", None)
+    if wrapped is not None:  # one state level, not one per wrapping
+        inner_factory, inner_static, inner_dtype = wrapped
+        return inject_hyperparams(inner_factory, static_args | inner_static,
+                                  inner_dtype if hyperparam_dtype is None else hyperparam_dtype)
     signature = inspect.signature(factory)
+    unknown = sorted(static_args - set(signature.parameters))
+    if unknown:
+        raise ValueError(f"static_args {unknown} are not arguments of "
+                         f"{getattr(factory, '__name__', factory)}; its arguments are "
+                         f"{list(signature.parameters)}.")
 
     @functools.wraps(factory)
     def make(*args, **kwargs) -> GradientTransformation:
         bound = signature.bind(*args, **kwargs)
         bound.apply_defaults()
         arguments = dict(bound.arguments)
+        # read now, not when wrapped: ``jax.enable_x64`` may have changed it since
+        float_dtype = jnp.dtype(hyperparam_dtype or jnp.result_type(float))
         # Check by the names the caller used (an alias's ``momentum`` is ``decay`` inside
-        # trace), then build once so the building blocks' own checks run before tracing.
+        # trace), then build once as called, so the blocks' own checks run before tracing.
         for name, value in arguments.items():
             checks.check_by_name(name, value)
         built = factory(**arguments)
-        injected = [
-            name for name, v in arguments.items()
-            if name not in static_args and _is_numeric(v) and not _switched_off(name, v)
-        ]
-        fixed = {name: v for name, v in arguments.items() if name not in injected}
-        shared_init, shared_update = _shared_functions(factory, fixed)
-        made = GradientTransformation(
-            HyperparamInit(shared_init, built, {n: arguments[n] for n in injected}),
-            shared_update,
-        )
+        schedules, injected, fixed = {}, {}, {}
+        for name, v in arguments.items():
+            if name in static_args:
+                fixed[name] = v
+            elif _is_schedule(name, v):
+                schedules[name] = v
+            elif _is_numeric(v) and not _switched_off(name, v):
+                injected[name] = v
+            else:
+                fixed[name] = v
+        for name, value in injected.items():
+            if jnp.ndim(value) != 0:
+                raise ValueError(f"{name} must be a scalar, got shape {jnp.shape(value)}; "
+                                 "sweep several values with jax.vmap or jaxgd.sweep instead.")
+        dtypes = {n: _dtype_of(n, v, float_dtype) for n, v in injected.items()}
+        shared_init, shared_update = _shared_functions(
+            factory, fixed, schedules, {**dtypes, **dict.fromkeys(schedules, float_dtype)})
+        init = HyperparamInit(shared_init, injected, dtypes, None if schedules else built)
+        made = GradientTransformation(init, shared_update)
         return flatten_invariant(made) if is_flatten_invariant(built) else made
 
+    make.injected_factory = (factory, frozenset(static_args), hyperparam_dtype)
     return make
 
 
@@ -167,20 +159,24 @@ class HyperparamInit:
     again when only the values change.
     """
 
-    def __init__(self, shared: Callable, built: GradientTransformation, values: dict):
+    def __init__(self, shared: Callable, values: dict, dtypes: dict,
+                 built: GradientTransformation | None):
         self.shared = shared  #: ``shared(params, hyperparams) -> state``
-        self._built = built
         self._values = values
+        self._dtypes = dtypes
+        self._built = built
 
-    def hyperparams(self, on_host: bool = False) -> HyperparamVector:
-        """This optimizer's injected values, as the vector its state holds (a NumPy
-        vector with ``on_host``, unless they are traced)."""
-        return _as_vector(list(self._values), self._values, on_host)
+    def hyperparams(self, on_host: bool = False) -> dict[str, Any]:
+        """This optimizer's injected values (not its schedules), as ``shared`` takes them
+        (NumPy scalars with ``on_host``, unless they are traced)."""
+        return _values(self._dtypes, self._values, on_host)
 
     def __call__(self, params: Any) -> InjectHyperparamsState:
-        # ``_built`` has these very values: its state is the one to start from. Its
-        # params-shaped leaves are sharded like the params; the rest is replicated.
-        state = InjectHyperparamsState(self.hyperparams(), self._built.init(params))
+        if self._built is None:  # schedules: their step-0 values are computed by shared
+            state = self.shared(params, self.hyperparams())
+        else:  # ``_built`` has these very values: its state is the one to start from
+            state = InjectHyperparamsState(None, self.hyperparams(), self._built.init(params))
+        # Params-shaped leaves are sharded like the params; the rest is replicated.
         return sharding.replicate_loose_leaves(state, params)
 
 
@@ -188,10 +184,11 @@ _SHARED = BoundedCache()
 
 
 def _shared_functions(
-    factory: Callable[..., GradientTransformation], fixed: dict
+    factory: Callable[..., GradientTransformation], fixed: dict, schedules: dict,
+    dtypes: dict,
 ) -> tuple[Callable, Callable]:
     """``init(params, hyperparams)`` and ``update`` of ``factory`` with these fixed
-    arguments, one pair of functions per setting.
+    arguments and schedules, one pair of functions per setting.
 
     The values of the injected hyperparameters come from the state (or, for ``init``,
     its argument), so two optimizers that differ only in them (``adam(1e-3)`` and
@@ -199,64 +196,46 @@ def _shared_functions(
     on them compiles once.
     """
 
-    def init(params, hyperparams: HyperparamVector) -> InjectHyperparamsState:
-        inner = factory(**fixed, **hyperparams.as_dict())
-        return InjectHyperparamsState(hyperparams, inner.init(params))
+    def current(hyperparams: Mapping, count) -> dict[str, jax.Array]:
+        # Cast back: an entry assigned a Python float keeps the state's types stable.
+        values = {n: jnp.asarray(v, dtypes[n]) for n, v in hyperparams.items()}
+        values.update((n, jnp.asarray(f(count), dtypes[n])) for n, f in schedules.items())
+        return values
+
+    def init(params, hyperparams: Mapping) -> InjectHyperparamsState:
+        count = numerics.zero_count() if schedules else None
+        values = current(hyperparams, count)
+        return InjectHyperparamsState(count, values, factory(**fixed, **values).init(params))
 
     def update(updates, state, params=None, **extra_args):
-        inner = factory(**fixed, **state.hyperparams.as_dict())
-        updates, inner_state = inner.update(updates, state.inner_state, params, **extra_args)
-        return updates, InjectHyperparamsState(state.hyperparams, inner_state)
+        values = current(state.hyperparams, state.count)
+        inner = factory(**fixed, **values)
+        inner_state = _pass_down(inner, state.inner_state, updates)
+        updates, inner_state = inner.update(updates, inner_state, params, **extra_args)
+        count = None if state.count is None else numerics.safe_increment(state.count)
+        return updates, InjectHyperparamsState(count, values, inner_state)
 
-    return _SHARED.get((factory, tuple(sorted(fixed.items()))), lambda: (init, update))
-
-
-def _is_inject_state(x) -> bool:
-    return isinstance(x, InjectHyperparamsState)
-
-
-def get_hyperparams(opt_state: OptState) -> dict[str, jax.Array]:
-    """The hyperparameters held in ``opt_state`` (merged over nested optimizers)."""
-    found: dict[str, jax.Array] = {}
-    for node in jax.tree.leaves(opt_state, is_leaf=_is_inject_state):
-        if _is_inject_state(node):
-            found.update(node.hyperparams.as_dict())
-    return found
+    key = (factory, tuple(sorted(fixed.items())), tuple(sorted(schedules.items())),
+           tuple(sorted(dtypes.items())))
+    return _SHARED.get(key, lambda: (init, update))
 
 
-def set_hyperparams(opt_state: OptState, **values: Any) -> OptState:
-    """Return ``opt_state`` with new hyperparameter values; nothing is recompiled.
+def _pass_down(inner: GradientTransformation, inner_state: OptState, like: Any) -> OptState:
+    """``inner_state`` with the values ``inner`` was built from in its own optimizers' states.
 
-    Each value keeps the dtype and shape of the one it replaces, so a jitted step sees
-    the same input types and is not traced again. Concrete values are checked like the
-    optimizer's arguments (e.g. a negative learning rate raises ``ValueError``).
-
-    Example:
-      >>> import jax, jax.numpy as jnp, jaxgd
-      >>> opt = jaxgd.adam(1e-3)
-      >>> state = opt.init({"w": jnp.ones(3)})
-      >>> state = jaxgd.set_hyperparams(state, learning_rate=3e-4)
-      >>> float(jaxgd.get_hyperparams(state)["learning_rate"])
-      0.0003...
+    A jaxgd alias built by a factory of one's own (``chain(clip(1.0), adam(lr))``) keeps a
+    copy of ``lr`` in its state and reads that one; the values set on the outer state must
+    replace it. A fresh ``inner.init`` holds them (under ``jit`` the rest of it is dead code).
     """
-    available = get_hyperparams(opt_state)
-    unknown = sorted(set(values) - set(available))
-    if unknown:
-        raise ValueError(
-            f"unknown hyperparameter(s) {unknown}: this optimizer state holds "
-            f"{sorted(available) or 'none'}. Schedules and flags are fixed when the "
-            "optimizer is built."
-        )
-    for name, value in values.items():
-        checks.check_by_name(name, value)
-
-    def replace(node):
-        if not _is_inject_state(node):
-            return node
-        mine = {n: v for n, v in values.items() if n in node.hyperparams.names}
-        return node._replace(hyperparams=node.hyperparams.replace(**mine))
-
-    return jax.tree.map(replace, opt_state, is_leaf=_is_inject_state)
+    old, treedef = jax.tree_util.tree_flatten(inner_state, is_leaf=is_inject_state)
+    if not any(map(is_inject_state, old)):
+        return inner_state
+    fresh, fresh_treedef = jax.tree_util.tree_flatten(inner.init(like), is_leaf=is_inject_state)
+    if fresh_treedef != treedef:
+        return inner_state
+    return jax.tree_util.tree_unflatten(treedef, [
+        o._replace(hyperparams=f.hyperparams) if is_inject_state(o) else o
+        for o, f in zip(old, fresh, strict=True)])
 
 
 _NAMES = BoundedCache()
