@@ -1,9 +1,14 @@
-"""jaxgd and optax transformations mix both ways, and jaxgd drops into flax's TrainState."""
+"""jaxgd and optax transformations mix both ways (extra arguments included), jaxgd returns
+optax's dtypes for mixed precision, and jaxgd drops into flax's TrainState."""
+
+import subprocess
+import sys
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+import pytest
 from conftest import updates_side_by_side
 
 import jaxgd
@@ -67,3 +72,98 @@ def test_flax_trainstate_trains_with_jaxgd_adam():
         first = loss if first is None else first
     assert float(loss) < 1e-3 * float(first)
     np.testing.assert_allclose(state.params["kernel"][:, 0], [1.0, -2.0, 0.5], atol=1e-2)
+
+
+def quadratic(p):
+    return jnp.sum(jnp.arange(1.0, 4.0) * (p["w"] - 1.0) ** 2) + (p["b"] + 1.0) ** 2
+
+
+# jaxgd transformations that read value, grad or value_fn from the extra arguments.
+READERS_OF_EXTRA_ARGS = {
+    "polyak_sgd": lambda: jaxgd.polyak_sgd(),
+    "lbfgs": lambda: jaxgd.lbfgs(),
+    "backtracking_linesearch": lambda: jaxgd.chain(
+        jaxgd.sgd(1.0), jaxgd.scale_by_backtracking_linesearch(max_backtracking_steps=10)),
+}
+OPTAX_WRAPPERS = {
+    "chain": optax.chain,
+    "chain_after_an_optax_link": lambda t: optax.chain(optax.identity(), t),
+    "multi_steps": lambda t: optax.MultiSteps(t, every_k_schedule=1).gradient_transformation(),
+    "masked": lambda t: optax.masked(t, {"w": True, "b": True}),
+}
+
+
+def run_with_extra_args(opt, num_steps=3):
+    params = {"w": jnp.array([1.0, -2.0, 0.5]), "b": jnp.array(0.3)}
+    state, all_updates = opt.init(params), []
+    for _ in range(num_steps):
+        value, grad = jax.value_and_grad(quadratic)(params)
+        updates, state = opt.update(grad, state, params, value=value, grad=grad,
+                                    value_fn=quadratic)
+        params = optax.apply_updates(params, updates)
+        all_updates.append(updates)
+    return all_updates
+
+
+def test_a_jaxgd_transformation_is_an_optax_extra_args_transformation():
+    opt = jaxgd.adam(1e-3)
+    assert isinstance(opt, optax.GradientTransformationExtraArgs)
+    assert optax.with_extra_args_support(opt) is opt
+    assert isinstance(opt, jaxgd.GradientTransformation) and opt._fields == ("init", "update")
+
+
+@pytest.mark.parametrize("wrapper", sorted(OPTAX_WRAPPERS))
+@pytest.mark.parametrize("name", sorted(READERS_OF_EXTRA_ARGS))
+def test_optax_wrappers_pass_extra_args_to_jaxgd(name, wrapper):
+    alone = run_with_extra_args(READERS_OF_EXTRA_ARGS[name]())
+    wrapped = run_with_extra_args(OPTAX_WRAPPERS[wrapper](READERS_OF_EXTRA_ARGS[name]()))
+    for a, b in zip(jax.tree.leaves(alone), jax.tree.leaves(wrapped), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
+
+
+def test_without_optax_jaxgd_neither_imports_nor_needs_it():
+    code = """
+import sys
+sys.modules["optax"] = None  # import optax now raises ImportError
+import jax, jax.numpy as jnp, jaxgd
+assert "optax" not in [c.__module__.split(".")[0] for c in jaxgd.GradientTransformation.__mro__]
+params = {"w": jnp.ones(3), "b": jnp.ones(2)}
+opt = jaxgd.chain(jaxgd.masked(jaxgd.add_decayed_weights(0.1), {"w": True, "b": False}),
+                  jaxgd.polyak_sgd())
+state = opt.init(params)
+updates, state = opt.update(params, state, params, value=jnp.float32(2.0))
+print(jaxgd.apply_updates(params, updates)["w"][0])
+"""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+
+
+# optax aliases of the same name, each given only its learning rate.
+SAME_NAME_ALIASES = [
+    "adabelief", "adadelta", "adafactor", "adagrad", "adam", "adamax", "adamaxw", "adamw",
+    "amsgrad", "lamb", "lars", "lion", "nadam", "nadamw", "noisy_sgd", "novograd",
+    "optimistic_gradient_descent", "radam", "rmsprop", "rprop", "sgd", "sign_sgd", "sm3",
+    "yogi", "fromage",
+]
+
+
+@pytest.mark.filterwarnings("ignore:Specifying a key")  # optax.noisy_sgd without a key
+@pytest.mark.parametrize("name", SAME_NAME_ALIASES)
+def test_bfloat16_grads_on_float32_params_give_optax_update_dtypes(name):
+    params = {"w": jnp.ones((3, 4)), "b": jnp.full(4, 0.5, jnp.float32)}
+    grads = jax.tree.map(lambda p: (0.1 * p + 0.01).astype(jnp.bfloat16), params)
+    dtypes = []
+    for lib in (jaxgd, optax):
+        opt = getattr(lib, name)(0.01)
+        updates, _ = opt.update(grads, opt.init(params), params)
+        dtypes.append([x.dtype for x in jax.tree.leaves(updates)])
+    assert dtypes[0] == dtypes[1]
+
+
+def test_bfloat16_params_stay_bfloat16_under_float32_hyperparameters():
+    params = {"w": jnp.ones((3, 4), jnp.bfloat16)}
+    opt = jaxgd.adam(jnp.float32(0.01))
+    updates, state = opt.update(params, opt.init(params), params)
+    assert jax.tree.leaves(updates)[0].dtype == jnp.bfloat16
+    assert jaxgd.apply_updates(params, updates)["w"].dtype == jnp.bfloat16

@@ -2,7 +2,9 @@
 ``update(updates, state, params=None, **extra_args) -> (updates, state)``.
 
 It is structurally the same as optax's, so jaxgd and optax transformations chain with
-each other and drop into flax / equinox training loops unchanged.
+each other and drop into flax / equinox training loops unchanged. When optax is installed
+a jaxgd transformation *is* an ``optax.GradientTransformationExtraArgs`` (see
+:mod:`jaxgd.core.interop`), so optax's own wrappers pass it their extra arguments.
 """
 
 from __future__ import annotations
@@ -15,15 +17,19 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from jaxgd.core import tree
+from jaxgd.core import interop, tree
 
 Params = Any
 Updates = Any
 OptState = Any
 
 
-class GradientTransformation(NamedTuple):
+class GradientTransformation(interop.GradientTransformationBase):
     """A pair of pure functions that turn gradients into parameter updates.
+
+    A named tuple ``(init, update)``; with optax installed, also an
+    ``optax.GradientTransformationExtraArgs``, so ``optax.chain``, ``optax.MultiSteps``
+    and the other optax wrappers hand it their extra arguments.
 
     Attributes:
       init: ``init(params) -> state`` builds the transformation's state.
@@ -32,8 +38,7 @@ class GradientTransformation(NamedTuple):
         transformations that do not need them.
     """
 
-    init: Callable[[Params], OptState]
-    update: Callable[..., tuple[Updates, OptState]]
+    __slots__ = ()
 
 
 class EmptyState(NamedTuple):
@@ -138,13 +143,22 @@ def chain(*transforms) -> GradientTransformation:
 def apply_updates(params: Params, updates: Updates) -> Params:
     """Return :math:`p + u` leaf by leaf, each result keeping the dtype of its parameter.
 
-    ``None`` leaves (frozen parameters) pass through.
+    ``None`` leaves pass through, as in optax: a ``None`` parameter stays ``None``
+    whatever its update. A ``None`` update leaves its parameter as it is, as
+    ``equinox.apply_updates`` does, so a whole equinox Module (with static fields and
+    non-array fields such as activation functions) takes the updates computed for
+    ``eqx.filter(model, eqx.is_array)``.
     """
-    tree.check_same_structure(params, updates, "params", "updates")
-    tree.check_float_params(params)
-    return jax.tree.map(
-        lambda p, u: None if p is None else jnp.asarray(p + u).astype(jnp.result_type(p)),
-        params,
-        updates,
-        is_leaf=lambda x: x is None,
-    )
+    tree.check_same_structure(params, updates, "params", "updates", none_is_leaf=True)
+    tree.check_float_params(jax.tree.map(_kept_if_updated, params, updates, is_leaf=tree.is_none))
+    return jax.tree.map(_apply_one, params, updates, is_leaf=tree.is_none)
+
+
+def _kept_if_updated(p, u):
+    return None if u is None else p
+
+
+def _apply_one(p, u):
+    if p is None or u is None:
+        return p
+    return jnp.asarray(p + u).astype(jnp.result_type(p))

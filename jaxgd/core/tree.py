@@ -19,15 +19,26 @@ def describe_structure(structure) -> str:
     return text if len(text) <= 400 else text[:400] + "..."
 
 
-def check_same_structure(a: Any, b: Any, name_a: str, name_b: str) -> None:
-    """Raise a ``ValueError`` naming both trees when their structures differ."""
-    structure_a, structure_b = jax.tree.structure(a), jax.tree.structure(b)
+def check_same_structure(a: Any, b: Any, name_a: str, name_b: str, *,
+                         none_is_leaf: bool = False) -> None:
+    """Raise a ``ValueError`` naming both trees when their structures differ.
+
+    With ``none_is_leaf``, a ``None`` in one tree matches any leaf of the other (a frozen
+    parameter, as optax allows in ``apply_updates``)."""
+    is_leaf = is_none if none_is_leaf else None
+    structure_a = jax.tree.structure(a, is_leaf=is_leaf)
+    structure_b = jax.tree.structure(b, is_leaf=is_leaf)
     if structure_a != structure_b:
         raise ValueError(
             f"{name_a} and {name_b} must have the same tree structure, but\n"
             f"  {name_a}: {describe_structure(structure_a)}\n"
             f"  {name_b}: {describe_structure(structure_b)}"
         )
+
+
+def is_none(x) -> bool:
+    """``is_leaf`` for trees whose ``None`` entries stand for absent (frozen) leaves."""
+    return x is None
 
 
 def dtype_of(x) -> Any:
@@ -86,25 +97,51 @@ def map_rule(rule: Callable, updates: Any, *states: Any, names: tuple[str, ...] 
     """Lift a per-array update rule to pytrees.
 
     ``rule(g, *s) -> (g_new, *s_new)`` is applied to every leaf of ``updates`` together
-    with the matching leaves of each tree in ``states``. Each output keeps the dtype of
-    the matching input, so low-precision leaves stay low precision whatever the dtype of
-    the hyperparameters. ``None`` leaves of ``updates`` are skipped.
+    with the matching leaves of each tree in ``states``. Each new state keeps the dtype of
+    its old one, and the new update takes the dtype JAX promotes ``g`` and ``s`` to, so
+    bfloat16 gradients with a float32 state give float32 updates, as in optax, while a
+    tree all in bfloat16 stays bfloat16 whatever the dtype of the hyperparameters.
+    ``None`` leaves of ``updates`` are skipped.
 
     Returns a tuple ``(updates_new, *states_new)`` of trees shaped like ``updates``.
     """
-    for i, s in enumerate(states):
-        name = names[i] if i < len(names) else f"state tree {i}"
+    names = (*names, *(f"state tree {i}" for i in range(len(names), len(states))))[:len(states)]
+    for s, name in zip(states, names, strict=True):
         check_same_structure(updates, s, "updates", name)
     leaves, treedef = jax.tree.flatten(updates)
     state_leaves = [treedef.flatten_up_to(s) for s in states]
     columns: list[list] = [[] for _ in range(1 + len(states))]
-    for inputs in zip(leaves, *state_leaves, strict=True):
-        outputs = rule(*inputs)
-        for column, x, out in zip(columns, inputs, outputs, strict=True):
-            column.append(jnp.asarray(out).astype(jnp.result_type(x)))
+    for index, inputs in enumerate(zip(leaves, *state_leaves, strict=True)):
+        try:
+            outputs = rule(*inputs)
+        except (TypeError, ValueError) as error:
+            _raise_on_shape_mismatch(updates, index, inputs, names, error)
+            raise
+        dtypes = [dtype_of(x) for x in inputs]
+        if any(d != dtypes[0] for d in dtypes):
+            dtypes[0] = jnp.result_type(*dtypes)
+        for column, dtype, out in zip(columns, dtypes, outputs, strict=True):
+            column.append(jnp.asarray(out).astype(dtype))
     if not leaves:
         return (updates, *states)
     return tuple(treedef.unflatten(column) for column in columns)
+
+
+def _raise_on_shape_mismatch(updates, index, inputs, names, error) -> None:
+    """Name the leaf and the shapes when a rule failed on state leaves shaped unlike the
+    update: a state built by ``init`` for other params, which JAX reports only as a
+    broadcasting error deep in the rule."""
+    shape = np.shape(inputs[0])
+    others = [f"{name} {np.shape(x)}" for name, x in zip(names, inputs[1:], strict=True)
+              if np.shape(x) != shape]
+    if not others:
+        return
+    path = jax.tree_util.keystr(jax.tree_util.tree_leaves_with_path(updates)[index][0])
+    raise ValueError(
+        f"the update at {path or '(root)'} has shape {shape} but its state has "
+        f"{', '.join(others)}. Was the state built by init() for params of other shapes? "
+        "Call init() on params shaped like the gradients."
+    ) from error
 
 
 def global_norm(tree: Any) -> jax.Array:

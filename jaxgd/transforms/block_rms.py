@@ -57,8 +57,9 @@ def scale_by_param_block_rms(min_scale=1e-3) -> GradientTransformation:
                 "scale_by_param_block_rms needs params: call update(updates, state, params)."
             )
         tree.check_same_structure(updates, params, "updates", "params")
-        return jax.tree.map(
-            lambda g, p: (g * safe_rms(p, min_scale)).astype(g.dtype), updates, params
-        ), state
+        def scale(g, p):
+            return (g * safe_rms(p, min_scale)).astype(jnp.result_type(g, p))
+
+        return jax.tree.map(scale, updates, params), state
 
     return GradientTransformation(init_empty_state, update)

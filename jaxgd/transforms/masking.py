@@ -3,6 +3,7 @@ each labelled part (``partition``)."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Hashable, Mapping
 from typing import Any, NamedTuple
 
@@ -10,12 +11,8 @@ import jax
 import jax.numpy as jnp
 
 from jaxgd.core.base import GradientTransformation, OptState, accepts_extra_args
+from jaxgd.core.interop import MaskedNode, is_params_placeholder
 from jaxgd.core.tree import describe_structure
-
-
-class MaskedNode(NamedTuple):
-    """Stands in for a masked-out subtree: a node without leaves, so every ``jax.tree.map``
-    over the masked tree (and every inner transformation) skips it."""
 
 
 class MaskedState(NamedTuple):
@@ -55,8 +52,18 @@ def _as_flag(leaf) -> bool:
     return bool(leaf)
 
 
+def _is_function(mask_or_labels) -> bool:
+    """Whether a mask (or a label tree) is a function of the params rather than a tree.
+    A callable pytree, such as an equinox Module of bools, is a tree: it has children
+    (``jax.tree_util.Partial`` has too, but is a function)."""
+    if isinstance(mask_or_labels, functools.partial):
+        return True
+    return callable(mask_or_labels) and jax.tree_util.treedef_is_leaf(
+        jax.tree.structure(mask_or_labels))
+
+
 def _mask_for(mask, tree: Any, name: str) -> Any:
-    mask_tree = mask(tree) if callable(mask) else mask
+    mask_tree = mask(tree) if _is_function(mask) else mask
     _check_prefix(mask_tree, tree, "mask", name)
     return jax.tree.map(_as_flag, mask_tree)
 
@@ -94,6 +101,7 @@ def masked(inner: GradientTransformation, mask) -> GradientTransformation:
       inner: the transformation to apply to the masked-in leaves.
       mask: a tree of bools shaped like the params or a prefix of them (a bool for a whole
         subtree), or a function ``params -> such a tree``. It must be static (not traced).
+        A callable pytree (e.g. an equinox Module of bools) is a tree, not a function.
 
     Example:
       >>> import jax, jax.numpy as jnp, jaxgd
@@ -105,6 +113,8 @@ def masked(inner: GradientTransformation, mask) -> GradientTransformation:
     inner_update = update_with_extra_args(inner)
 
     def init(params):
+        if is_params_placeholder(params):  # optax.tree.map_params asks for the layout
+            return MaskedState(inner.init(params))
         return MaskedState(inner.init(_select(_mask_for(mask, params, "params"), params)))
 
     def update(updates, state, params=None, **extra_args):
@@ -148,7 +158,7 @@ def partition(
         raise TypeError("partition(): transforms must be a non-empty dict label -> transform.")
 
     def labels_for(tree: Any, name: str) -> Any:
-        labels = param_labels(tree) if callable(param_labels) else param_labels
+        labels = param_labels(tree) if _is_function(param_labels) else param_labels
         _check_prefix(labels, tree, "param_labels", name)
         unknown = set(jax.tree.leaves(labels)) - set(transforms)
         if unknown:
@@ -162,6 +172,9 @@ def partition(
         return masked(transforms[label], jax.tree.map(lambda x: x == label, labels))
 
     def init(params):
+        if is_params_placeholder(params):  # optax.tree.map_params asks for the layout
+            return PartitionState({label: MaskedState(t.init(params))
+                                   for label, t in transforms.items()})
         labels = labels_for(params, "params")
         return PartitionState({label: part(label, labels).init(params) for label in transforms})
 

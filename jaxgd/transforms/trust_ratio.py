@@ -54,7 +54,7 @@ def scale_by_trust_ratio(
         update_norm = safe_norm(g, min_norm)
         ratio = trust_coefficient * param_norm / (update_norm + eps)
         ratio = jnp.where((param_norm == 0) | (update_norm == 0), 1.0, ratio)
-        return (g * ratio).astype(g.dtype)
+        return (g * ratio).astype(jnp.result_type(g, p))
 
     def update(updates, state, params=None, **extra_args):
         del extra_args
