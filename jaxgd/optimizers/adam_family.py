@@ -1,11 +1,12 @@
 """Adam's relatives: decoupled weight decay, Nesterov, AMSGrad, AdaMax, RAdam, AdaBelief,
 Yogi, Lion and Adadelta.
 
-Arguments, defaults and formulas are optax's (0.2.8), except:
+Arguments, defaults and formulas are optax's (0.2.8), in optax's order, except:
 
-* optax's ``mu_dtype`` is not offered (moments keep each parameter's dtype). Where it sat
-  between positional arguments, the arguments after it are keyword-only here, so that an
-  optax-style positional call fails loudly instead of shifting every value by one.
+* ``nu_dtype`` (keyword-only), which optax lacks, stores the second moment in another
+  dtype, as ``mu_dtype`` does the first. :func:`lion` does not take ``mu_dtype`` yet, so
+  its arguments after ``b2`` are keyword-only: an optax-style positional call fails
+  loudly instead of shifting every value by one.
 * ``weight_decay`` is a number, not a schedule.
 * :func:`adadelta` descends with its default ``learning_rate=None`` (optax climbs), and
   :func:`radam` computes its rectification accurately in float32 and stays finite where
@@ -46,7 +47,8 @@ def _decoupled(scaling, weight_decay, mask, learning_rate) -> GradientTransforma
 @inject_hyperparams
 def adamw(
     learning_rate: ScalarOrSchedule, b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0,
-    *, weight_decay=1e-4, mask: Mask = None, nesterov: bool = False,
+    mu_dtype=None, weight_decay=1e-4, mask: Mask = None,
+    *, nesterov: bool = False, nu_dtype=None,
 ) -> GradientTransformation:
     """AdamW (Loshchilov & Hutter, 2019): Adam with decoupled weight decay.
 
@@ -58,24 +60,24 @@ def adamw(
     multiplied by the learning rate, as in optax and PyTorch (the paper scales it by the
     schedule only).
 
-    optax's ``mu_dtype`` is not offered: the moments keep each parameter's dtype.
-
     Args:
       learning_rate: :math:`\\eta`, or a schedule.
-      b1, b2, eps, eps_root: as :func:`jaxgd.adam`.
+      b1, b2, eps, eps_root, mu_dtype: as :func:`jaxgd.adam`.
       weight_decay: :math:`\\lambda \\ge 0` (optax: 1e-4; PyTorch: 1e-2).
       mask: which leaves to decay, see :func:`jaxgd.add_decayed_weights`.
       nesterov: Nesterov momentum (NAdamW).
+      nu_dtype: as :func:`jaxgd.adam` (not in optax).
     """
     return _decoupled(
-        scale_by_adam(b1=b1, b2=b2, eps=eps, eps_root=eps_root, nesterov=nesterov),
+        scale_by_adam(b1, b2, eps, eps_root, mu_dtype, nesterov=nesterov, nu_dtype=nu_dtype),
         weight_decay, mask, learning_rate,
     )
 
 
 @inject_hyperparams
 def nadam(
-    learning_rate: ScalarOrSchedule, b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0
+    learning_rate: ScalarOrSchedule, b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0,
+    mu_dtype=None, *, nu_dtype=None,
 ) -> GradientTransformation:
     """NAdam (Dozat, 2016): Adam with Nesterov momentum.
 
@@ -86,12 +88,10 @@ def nadam(
 
     Without PyTorch's momentum-decay schedule (``momentum_decay``), as in optax.
 
-    optax's ``mu_dtype`` is not offered: the moments keep each parameter's dtype.
-
     Args: as :func:`jaxgd.adam`.
     """
     return chain(
-        scale_by_adam(b1=b1, b2=b2, eps=eps, eps_root=eps_root, nesterov=True),
+        scale_by_adam(b1, b2, eps, eps_root, mu_dtype, nesterov=True, nu_dtype=nu_dtype),
         scale_by_learning_rate(learning_rate),
     )
 
@@ -99,18 +99,16 @@ def nadam(
 @inject_hyperparams
 def nadamw(
     learning_rate: ScalarOrSchedule, b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0,
-    *, weight_decay=1e-4, mask: Mask = None,
+    mu_dtype=None, weight_decay=1e-4, mask: Mask = None, *, nu_dtype=None,
 ) -> GradientTransformation:
     """NAdamW: :func:`nadam`'s step plus decoupled weight decay,
     :math:`p_{t+1} = p_t - \\eta\\,(\\text{NAdam step} + \\lambda p_t)`
     (Dozat, 2016; Loshchilov & Hutter, 2019). The same as ``adamw(..., nesterov=True)``.
 
-    optax's ``mu_dtype`` is not offered: the moments keep each parameter's dtype.
-
     Args: as :func:`adamw`.
     """
     return _decoupled(
-        scale_by_adam(b1=b1, b2=b2, eps=eps, eps_root=eps_root, nesterov=True),
+        scale_by_adam(b1, b2, eps, eps_root, mu_dtype, nesterov=True, nu_dtype=nu_dtype),
         weight_decay, mask, learning_rate,
     )
 
@@ -118,7 +116,8 @@ def nadamw(
 @inject_hyperparams
 def amsgrad(
     learning_rate: ScalarOrSchedule, b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0,
-    *, bias_correction_mu: bool = True, bias_correction_nu: bool = True,
+    mu_dtype=None, bias_correction_mu: bool = True, bias_correction_nu: bool = True,
+    *, nu_dtype=None,
 ) -> GradientTransformation:
     """AMSGrad (Reddi et al., 2018): Adam whose denominator never decreases.
 
@@ -127,16 +126,16 @@ def amsgrad(
        p_{t+1} = p_t - \\eta\\,\\frac{\\hat m_t}{\\sqrt{\\hat v^{max}_t + \\epsilon_{root}}
                  + \\epsilon}
 
-    optax's ``mu_dtype`` is not offered: the moments keep each parameter's dtype.
-
     Args:
       learning_rate: :math:`\\eta`, or a schedule.
-      b1, b2, eps, eps_root: as :func:`jaxgd.adam`.
+      b1, b2, eps, eps_root, mu_dtype: as :func:`jaxgd.adam`.
       bias_correction_mu, bias_correction_nu: debias :math:`m_t` / :math:`v_t` (``False``
         for both gives the paper's algorithm).
+      nu_dtype: as :func:`jaxgd.adam`, for :math:`v_t` and :math:`\\hat v^{max}_t`.
     """
     return chain(
-        scale_by_amsgrad(b1, b2, eps, eps_root, bias_correction_mu, bias_correction_nu),
+        scale_by_amsgrad(b1, b2, eps, eps_root, mu_dtype, bias_correction_mu,
+                         bias_correction_nu, nu_dtype=nu_dtype),
         scale_by_learning_rate(learning_rate),
     )
 
@@ -252,7 +251,8 @@ def yogi(
 
 @inject_hyperparams
 def lion(
-    learning_rate: ScalarOrSchedule, b1=0.9, b2=0.99, *, weight_decay=1e-3, mask: Mask = None
+    learning_rate: ScalarOrSchedule, b1=0.9, b2=0.99, mu_dtype=None, weight_decay=1e-3,
+    mask: Mask = None,
 ) -> GradientTransformation:
     """Lion (Chen et al., 2023): the sign of an interpolated momentum, plus decoupled decay.
 
@@ -264,16 +264,16 @@ def lion(
     Every step has size :math:`\\eta` per coordinate: take :math:`\\eta` 3-10x smaller and
     :math:`\\lambda` 3-10x larger than for AdamW.
 
-    optax's ``mu_dtype`` is not offered: the moments keep each parameter's dtype.
-
     Args:
       learning_rate: :math:`\\eta`, or a schedule.
       b1: :math:`\\beta_1 \\in [0, 1)`, for the step.
       b2: :math:`\\beta_2 \\in [0, 1)`, for the stored momentum.
+      mu_dtype: the dtype the momentum is stored in (e.g. ``jnp.bfloat16``); default
+        each parameter's.
       weight_decay: :math:`\\lambda \\ge 0`.
       mask: which leaves to decay, see :func:`jaxgd.add_decayed_weights`.
     """
-    return _decoupled(scale_by_lion(b1, b2), weight_decay, mask, learning_rate)
+    return _decoupled(scale_by_lion(b1, b2, mu_dtype), weight_decay, mask, learning_rate)
 
 
 @inject_hyperparams

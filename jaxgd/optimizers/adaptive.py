@@ -88,7 +88,7 @@ def rmsprop(
 @inject_hyperparams
 def adam(
     learning_rate: ScalarOrSchedule, b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0,
-    *, nesterov: bool = False,
+    mu_dtype=None, *, nesterov: bool = False, nu_dtype=None,
 ) -> GradientTransformation:
     """Adam (Kingma & Ba, 2015).
 
@@ -106,7 +106,13 @@ def adam(
       b2: :math:`\\beta_2 \\in [0, 1)`.
       eps: :math:`\\epsilon > 0`, outside the square root.
       eps_root: :math:`\\epsilon_{root} \\ge 0`, inside it (for meta-gradients).
+      mu_dtype: the dtype :math:`m` is stored in (``jnp.bfloat16`` halves its memory), or
+        ``None`` for each parameter's dtype. The step is computed before :math:`m` is
+        rounded, as in optax.
       nesterov: Nesterov momentum (NAdam).
+      nu_dtype: the same for :math:`v`, which optax does not offer. A bfloat16 :math:`v`
+        does not decay (see :func:`jaxgd.scale_by_adam`): after large gradients the steps
+        stay smaller than with a float32 :math:`v`.
 
     Example:
       >>> import jax, jax.numpy as jnp, jaxgd
@@ -117,6 +123,6 @@ def adam(
       >>> updates, state = opt.update(grads, state, params)
     """
     return chain(
-        scale_by_adam(b1=b1, b2=b2, eps=eps, eps_root=eps_root, nesterov=nesterov),
+        scale_by_adam(b1, b2, eps, eps_root, mu_dtype, nesterov=nesterov, nu_dtype=nu_dtype),
         scale_by_learning_rate(learning_rate),
     )

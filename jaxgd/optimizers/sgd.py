@@ -10,7 +10,8 @@ from jaxgd.transforms.scaling import ScalarOrSchedule, scale_by_learning_rate
 
 @inject_hyperparams
 def sgd(
-    learning_rate: ScalarOrSchedule, momentum=None, nesterov: bool = False
+    learning_rate: ScalarOrSchedule, momentum=None, nesterov: bool = False,
+    accumulator_dtype=None,
 ) -> GradientTransformation:
     """Gradient descent, optionally with heavy-ball or Nesterov momentum.
 
@@ -26,6 +27,8 @@ def sgd(
       learning_rate: :math:`\\eta \\ge 0`, or a schedule ``step -> value``.
       momentum: :math:`\\mu \\in [0, 1)`, or ``None`` for plain gradient descent.
       nesterov: use Nesterov momentum.
+      accumulator_dtype: the dtype :math:`v` is stored in (e.g. ``jnp.bfloat16``), or
+        ``None`` for each parameter's dtype; see :func:`jaxgd.trace`.
 
     Example:
       >>> import jax, jax.numpy as jnp, jaxgd
@@ -38,26 +41,31 @@ def sgd(
       Array([ 0.8, -1.6], dtype=float32)
     """
     return chain(
-        trace(decay=momentum, nesterov=nesterov) if momentum is not None else identity(),
+        (trace(momentum, nesterov, accumulator_dtype) if momentum is not None
+         else identity()),
         scale_by_learning_rate(learning_rate),
     )
 
 
 @inject_hyperparams
-def momentum(learning_rate: ScalarOrSchedule, momentum=0.9) -> GradientTransformation:
+def momentum(
+    learning_rate: ScalarOrSchedule, momentum=0.9, accumulator_dtype=None
+) -> GradientTransformation:
     """Gradient descent with heavy-ball momentum (Polyak, 1964); ``sgd(lr, momentum)``.
 
     .. math:: v_t = g_t + \\mu\\,v_{t-1}, \\qquad p_{t+1} = p_t - \\eta\\,v_t
     """
-    return chain(trace(decay=momentum), scale_by_learning_rate(learning_rate))
+    return chain(trace(momentum, False, accumulator_dtype), scale_by_learning_rate(learning_rate))
 
 
 @inject_hyperparams
-def nesterov(learning_rate: ScalarOrSchedule, momentum=0.9) -> GradientTransformation:
+def nesterov(
+    learning_rate: ScalarOrSchedule, momentum=0.9, accumulator_dtype=None
+) -> GradientTransformation:
     """Gradient descent with Nesterov momentum; ``sgd(lr, momentum, nesterov=True)``.
 
     Sutskever et al., 2013, after Nesterov, 1983.
 
     .. math:: v_t = g_t + \\mu\\,v_{t-1}, \\qquad p_{t+1} = p_t - \\eta\\,(g_t + \\mu\\,v_t)
     """
-    return chain(trace(decay=momentum, nesterov=True), scale_by_learning_rate(learning_rate))
+    return chain(trace(momentum, True, accumulator_dtype), scale_by_learning_rate(learning_rate))

@@ -9,6 +9,7 @@ import jax.numpy as jnp
 
 from jaxgd.core import checks, numerics, tree
 from jaxgd.core.base import GradientTransformation, Updates, flatten_invariant
+from jaxgd.transforms.momentum import state_dtype, widened, zeros_in
 
 
 class ScaleByAdagradState(NamedTuple):
@@ -166,7 +167,8 @@ class ScaleByAdamState(NamedTuple):
 
 
 def scale_by_adam(
-    b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, *, nesterov: bool = False
+    b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, mu_dtype=None, *, nesterov: bool = False,
+    nu_dtype=None,
 ) -> GradientTransformation:
     """Adam scaling (Kingma & Ba, 2015).
 
@@ -185,13 +187,22 @@ def scale_by_adam(
       b2: :math:`\\beta_2 \\in [0, 1)`.
       eps: :math:`\\epsilon`, outside the square root; must be > 0 unless ``eps_root > 0``.
       eps_root: :math:`\\epsilon_{root} \\ge 0`, inside the square root.
+      mu_dtype: the dtype :math:`m` is stored in (e.g. ``jnp.bfloat16``), or ``None`` for
+        each parameter's dtype. As in optax, the update is computed before :math:`m` is
+        rounded to it, in the wider of its and the gradient's dtypes.
       nesterov: use Nesterov momentum (NAdam).
+      nu_dtype: the same for :math:`v` (optax has no such argument). A bfloat16 :math:`v`
+        loses any change under half its rounding step (2^-9 to 2^-8 of itself): with
+        :math:`\\beta_2 = 0.999` it rises where :math:`g_t^2` exceeds about
+        :math:`3 v_{t-1}` but never decays, so the steps stay small after large gradients.
     """
     checks.adam_moments(b1, b2, eps, eps_root)
+    mu_dtype = state_dtype("mu_dtype", mu_dtype)
+    nu_dtype = state_dtype("nu_dtype", nu_dtype)
 
     def init(params):
         return ScaleByAdamState(
-            numerics.zero_count(), tree.zeros_like(params), tree.zeros_like(params)
+            numerics.zero_count(), zeros_in(params, mu_dtype), zeros_in(params, nu_dtype)
         )
 
     def update(updates, state, params=None, **extra_args):
@@ -205,8 +216,8 @@ def scale_by_adam(
         rate1, rate2 = 1 - b1, 1 - b2
 
         def rule(g, m, v):
-            m = rate1 * g + b1 * m
-            v = rate2 * numerics.abs_sq(g) + b2 * v
+            m = rate1 * g + b1 * widened(m, g)
+            v = rate2 * numerics.abs_sq(g) + b2 * widened(v, g)
             if nesterov:
                 m_hat = b1 * (m / next_correction1) + rate1 * (g / correction1)
             else:

@@ -10,6 +10,7 @@ import jax.numpy as jnp
 
 from jaxgd.core import checks, numerics, tree
 from jaxgd.core.base import GradientTransformation, Updates, flatten_invariant
+from jaxgd.transforms.momentum import state_dtype, widened, zeros_in
 
 LionMode = Literal["hard", "smooth", "refined"]
 _LION_MODES = ("hard", "smooth", "refined")
@@ -23,7 +24,7 @@ class ScaleByLionState(NamedTuple):
 
 
 def scale_by_lion(
-    b1=0.9, b2=0.99, *, mode: LionMode = "hard", smooth_beta=1.0
+    b1=0.9, b2=0.99, mu_dtype=None, *, mode: LionMode = "hard", smooth_beta=1.0
 ) -> GradientTransformation:
     """Lion scaling (Chen et al., 2023): the sign of an interpolated momentum.
 
@@ -38,6 +39,8 @@ def scale_by_lion(
     Args:
       b1: :math:`\\beta_1 \\in [0, 1)`, mixes the gradient into the step.
       b2: :math:`\\beta_2 \\in [0, 1)`, the decay of the stored momentum.
+      mu_dtype: the dtype :math:`m` is stored in (e.g. ``jnp.bfloat16``); default each
+        parameter's. It is read in the wider of it and the gradient's dtype.
       mode: ``"hard"`` (sign, the paper), ``"smooth"`` (:math:`\\tanh(\\beta_s c_t)`) or
         ``"refined"`` (:math:`c_t` where :math:`|c_t| < 1`, its sign elsewhere).
       smooth_beta: :math:`\\beta_s > 0`, the sharpness of the ``"smooth"`` mode.
@@ -45,6 +48,7 @@ def scale_by_lion(
     checks.decay_rate("b1", b1)
     checks.decay_rate("b2", b2)
     checks.positive("smooth_beta", smooth_beta)
+    mu_dtype = state_dtype("mu_dtype", mu_dtype)
     if mode not in _LION_MODES:
         raise ValueError(f"mode must be one of {_LION_MODES}, got {mode!r}.")
 
@@ -56,11 +60,12 @@ def scale_by_lion(
         return jnp.sign(c)
 
     def rule(g, m):
+        m = widened(m, g)
         step = direction((1 - b1) * g + b1 * m)
         return step, (1 - b2) * g + b2 * m
 
     def init(params):
-        return ScaleByLionState(numerics.zero_count(), tree.zeros_like(params))
+        return ScaleByLionState(numerics.zero_count(), zeros_in(params, mu_dtype))
 
     def update(updates, state, params=None, **extra_args):
         del params, extra_args

@@ -14,6 +14,7 @@ import jax.numpy as jnp
 from jaxgd.core import checks, numerics, tree
 from jaxgd.core.base import GradientTransformation, Updates, flatten_invariant
 from jaxgd.transforms.adaptive import ScaleByAdamState
+from jaxgd.transforms.momentum import state_dtype, widened, zeros_in
 
 
 def _zero_moments(params) -> ScaleByAdamState:
@@ -42,8 +43,11 @@ def scale_by_amsgrad(
     b2=0.999,
     eps=1e-8,
     eps_root=0.0,
+    mu_dtype=None,
     bias_correction_mu: bool = True,
     bias_correction_nu: bool = True,
+    *,
+    nu_dtype=None,
 ) -> GradientTransformation:
     """AMSGrad scaling (Reddi et al., 2018): Adam with a non-increasing denominator.
 
@@ -61,15 +65,20 @@ def scale_by_amsgrad(
       b2: :math:`\\beta_2 \\in [0, 1)`.
       eps: :math:`\\epsilon`, outside the square root; > 0 unless ``eps_root > 0``.
       eps_root: :math:`\\epsilon_{root} \\ge 0`, inside the square root.
+      mu_dtype: the dtype :math:`m` is stored in, or ``None`` for each parameter's dtype
+        (see :func:`jaxgd.scale_by_adam`).
       bias_correction_mu: debias :math:`m_t`.
       bias_correction_nu: debias :math:`v_t` before taking the maximum.
+      nu_dtype: the same for :math:`v` and :math:`\\hat v^{max}` (not in optax).
     """
     checks.adam_moments(b1, b2, eps, eps_root)
+    mu_dtype = state_dtype("mu_dtype", mu_dtype)
+    nu_dtype = state_dtype("nu_dtype", nu_dtype)
 
     def init(params):
         # A separate buffer per field: a jitted step may donate the state.
-        return ScaleByAmsgradState(numerics.zero_count(), *(tree.zeros_like(params)
-                                                            for _ in range(3)))
+        return ScaleByAmsgradState(numerics.zero_count(), zeros_in(params, mu_dtype),
+                                   zeros_in(params, nu_dtype), zeros_in(params, nu_dtype))
 
     def update(updates, state, params=None, **extra_args):
         del params, extra_args
@@ -78,9 +87,9 @@ def scale_by_amsgrad(
         correction2 = numerics.bias_correction(b2, count) if bias_correction_nu else 1
 
         def rule(g, m, v, v_max):
-            m = (1 - b1) * g + b1 * m
-            v = (1 - b2) * numerics.abs_sq(g) + b2 * v
-            v_max = jnp.maximum(v_max, v / correction2)
+            m = (1 - b1) * g + b1 * widened(m, g)
+            v = (1 - b2) * numerics.abs_sq(g) + b2 * widened(v, g)
+            v_max = jnp.maximum(widened(v_max, g), v / correction2)
             return (m / correction1) / (jnp.sqrt(v_max + eps_root) + eps), m, v, v_max
 
         updates, mu, nu, nu_max = tree.map_rule(
