@@ -193,8 +193,7 @@ def test_line_search_computes_value_and_grad_when_not_given():
     p = problem.init_params
     value, grad = jax.value_and_grad(problem.loss_fn)(p)
     given, _ = opt.update(grad, opt.init(p), p, value=value, grad=grad, value_fn=problem.loss_fn)
-    # An extra argument the loss does not take is left alone (it may be another link's).
-    computed, _ = opt.update(grad, opt.init(p), p, value_fn=problem.loss_fn, unrelated=1)
+    computed, _ = opt.update(grad, opt.init(p), p, value_fn=problem.loss_fn)
     np.testing.assert_array_equal(given, computed)
 
 

@@ -413,10 +413,6 @@ CYCLE = {"init_value": 0.0, "peak_value": 1.0, "warmup_steps": 10, "decay_steps"
 
 ERROR_CASES = [
     (
-        S("polynomial_schedule", init_value=1.0, end_value=0.0, power=1, transition_steps=-1),
-        "transition_steps=-1",
-    ),
-    (
         S(
             "polynomial_schedule",
             init_value=1.0,
@@ -428,10 +424,6 @@ ERROR_CASES = [
         "transition_begin=-3",
     ),
     (
-        S("linear_schedule", init_value=1.0, end_value=0.0, transition_steps=-5),
-        "transition_steps=-5",
-    ),
-    (
         S(
             "linear_schedule",
             init_value=1.0,
@@ -440,10 +432,6 @@ ERROR_CASES = [
             transition_begin=-1,
         ),
         "transition_begin=-1",
-    ),
-    (
-        S("exponential_decay", init_value=1.0, transition_steps=0, decay_rate=0.5),
-        "transition_steps=0",
     ),
     (
         S(
@@ -509,17 +497,6 @@ ERROR_CASES = [
         ),
         "warmup_steps=-4",
     ),
-    (
-        S(
-            "warmup_exponential_decay_schedule",
-            init_value=0.0,
-            peak_value=1.0,
-            warmup_steps=10,
-            transition_steps=0,
-            decay_rate=0.5,
-        ),
-        "transition_steps=0",
-    ),
     (S("sgdr_schedule", cosine_kwargs=[]), "at least one cycle"),
     (
         S("sgdr_schedule", cosine_kwargs=[CYCLE, {"init_value": 0.0, "peak_value": 1.0}]),
@@ -565,3 +542,23 @@ ERROR_CASES = [
 def test_bad_input_raises_at_build(spec: Spec, match: str):
     with pytest.raises(ValueError, match=match):
         spec.build(schedules)
+
+
+NO_TRANSITION = [
+    S("polynomial_schedule", init_value=0.7, end_value=0.0, power=2, transition_steps=-1),
+    S("linear_schedule", init_value=0.7, end_value=0.0, transition_steps=-5),
+    S("exponential_decay", init_value=0.7, transition_steps=0, decay_rate=0.5),
+    S("exponential_decay", init_value=0.7, transition_steps=-3, decay_rate=0.5),
+    S("warmup_exponential_decay_schedule", init_value=0.0, peak_value=0.7, warmup_steps=10,
+      transition_steps=0, decay_rate=0.5),
+]
+
+
+@pytest.mark.parametrize("spec", NO_TRANSITION, ids=[s.name for s in NO_TRANSITION])
+def test_a_transition_of_no_length_is_constant_like_optax_with_a_warning(spec: Spec):
+    with pytest.warns(UserWarning, match=r"transition_steps=(0|-\d).*constant schedule"):
+        ours = spec.build(schedules)
+    theirs = spec.build(optax.schedules)
+    np.testing.assert_allclose(
+        _on_steps(ours, STEPS), _optax_on_steps(theirs, STEPS), rtol=RTOL, atol=ATOL
+    )

@@ -24,6 +24,9 @@ def concrete(value) -> np.ndarray | None:
 
 
 def _check(name: str, value, ok: Callable[[np.ndarray], np.ndarray], expected: str) -> None:
+    if isinstance(value, (str, bytes)):
+        # numpy would read "0.1" as a number here, and JAX fail on it much later.
+        raise TypeError(f"{name} must be a number, got the string {value!r}.")
     array = concrete(value)
     if array is None:
         return
@@ -54,6 +57,11 @@ def decay_rate(name: str, value) -> None:
 
 def learning_rate(value) -> None:
     """A finite number ≥ 0, or a schedule ``step -> value`` (checked when called)."""
+    if isinstance(value, (str, bytes)):
+        raise TypeError(
+            f"learning_rate must be a number or a schedule step -> value, got the string "
+            f"{value!r}; pass a number (e.g. float(...) of a value read from a config)."
+        )
     if not callable(value):
         non_negative("learning_rate", value)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterable, Mapping
 
 import jax
@@ -19,6 +20,17 @@ def _check_positive(name: str, value: int) -> None:
 def _check_nonnegative(name: str, value: int) -> None:
     if not value >= 0:
         raise ValueError(f"`{name}` must be non-negative, got {name}={value!r}.")
+
+
+def _constant_for_no_transition(name: str, transition_steps: int, init_value) -> Schedule:
+    """optax's answer to a transition of no length: ``init_value`` at every step. A warning
+    says so, as the caller probably meant a positive length."""
+    warnings.warn(
+        f"{name} got transition_steps={transition_steps!r}, a transition of no length: "
+        "it returns a constant schedule with value init_value (as optax does).",
+        stacklevel=3,
+    )
+    return constant_schedule(init_value)
 
 
 def _check_scales(name: str, boundaries_and_scales: Iterable[tuple[int, ArrayLike]]) -> None:
@@ -83,7 +95,7 @@ def polynomial_schedule(
             (where optax can return NaN).
         transition_steps: concrete int, length of the transition. ``0`` disables the
             transition and gives a constant ``init_value`` schedule (as in optax); a
-            negative value raises ``ValueError`` (optax silently treats it like ``0``).
+            negative value does the same, with a warning.
         transition_begin: concrete non-negative int, steps to wait before the transition
             starts. Negative values raise ``ValueError`` (optax logs and uses ``0``).
 
@@ -95,8 +107,9 @@ def polynomial_schedule(
         >>> float(sched(5))
         0.25
     """
-    _check_nonnegative("transition_steps", transition_steps)
     _check_nonnegative("transition_begin", transition_begin)
+    if transition_steps < 0:
+        return _constant_for_no_transition("polynomial_schedule", transition_steps, init_value)
     if transition_steps == 0:
         return constant_schedule(init_value)
 
@@ -125,8 +138,8 @@ def linear_schedule(
     Args:
         init_value: value held until ``transition_begin``; may be traced.
         end_value: value reached at ``transition_begin + transition_steps``; may be traced.
-        transition_steps: concrete int >= 0, length of the transition (``0`` gives a
-            constant ``init_value`` schedule, negative raises ``ValueError``).
+        transition_steps: concrete int, length of the transition (``0`` gives a
+            constant ``init_value`` schedule; negative, the same with a warning).
         transition_begin: concrete int >= 0, steps to wait before the transition starts.
 
     Returns:
@@ -165,9 +178,8 @@ def exponential_decay(
 
     Args:
         init_value: initial value; may be traced.
-        transition_steps: concrete positive int, steps per factor of ``decay_rate``.
-            Unlike optax (which logs and returns a constant schedule), ``<= 0`` raises
-            ``ValueError``.
+        transition_steps: concrete int, steps per factor of ``decay_rate``. ``<= 0``
+            gives a constant ``init_value`` schedule with a warning, as optax does.
         decay_rate: decay factor; may be traced. ``0`` gives a constant ``init_value``
             schedule, as in optax.
         transition_begin: concrete int >= 0, steps before decay starts. Negative values
@@ -185,8 +197,9 @@ def exponential_decay(
         >>> float(exponential_decay(1.0, transition_steps=10, decay_rate=0.5)(20))
         0.25
     """
-    _check_positive("transition_steps", transition_steps)
     _check_nonnegative("transition_begin", transition_begin)
+    if transition_steps <= 0:
+        return _constant_for_no_transition("exponential_decay", transition_steps, init_value)
 
     def schedule(count: ArrayLike) -> ArrayLike:
         elapsed = count - transition_begin

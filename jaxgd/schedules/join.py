@@ -167,7 +167,8 @@ def warmup_exponential_decay_schedule(
         init_value: value at step 0; may be traced.
         peak_value: value at the end of the warmup; may be traced.
         warmup_steps: concrete int >= 0, length of the linear warmup.
-        transition_steps: concrete positive int (``<= 0`` raises ``ValueError``).
+        transition_steps: concrete int; ``<= 0`` holds ``peak_value`` after the warmup,
+            with a warning (see :func:`exponential_decay`).
         decay_rate: decay factor; may be traced.
         transition_begin: concrete int >= 0, steps after the warmup before decay starts.
         staircase: if True, decay in discrete jumps.

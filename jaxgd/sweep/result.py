@@ -78,15 +78,21 @@ class SweepResult:
     @property
     def best_index(self) -> int:
         """The trial with the lowest :attr:`score` among those that did not diverge."""
-        score = np.where(self.diverged | ~np.isfinite(self.score), np.inf, self.score)
-        if np.all(np.isinf(score)):
+        i = self._best_index_or_none()
+        if i is None:
             raise ValueError("every trial diverged: there is no best trial.")
-        return int(np.argmin(score))
+        return i
+
+    def _best_index_or_none(self) -> int | None:
+        score = np.where(self.diverged | ~np.isfinite(self.score), np.inf, self.score)
+        return None if np.all(np.isinf(score)) else int(np.argmin(score))
 
     @property
     def best(self) -> dict[str, Any]:
         """The best trial's row of :meth:`table`."""
-        i = self.best_index
+        return self._row(self.best_index)
+
+    def _row(self, i: int) -> dict[str, Any]:
         row = {name: column[i] for name, column in self.table().items()}
         return {name: getattr(v, "item", lambda v=v: v)() for name, v in row.items()}
 
@@ -134,8 +140,10 @@ class SweepResult:
         names = ", ".join(self.trials.hyperparams)
         if self.trials.optimizer is not None:
             names = f"{', '.join(dict.fromkeys(self.trials.optimizer))} x {names}"
+        i = self._best_index_or_none()
+        best = "none, every trial diverged" if i is None else self._row(i)
         return (f"SweepResult({self.trials.count} trials over {names}; "
-                f"{int(self.diverged.sum())} diverged; best: {self.best})")
+                f"{int(self.diverged.sum())} diverged; best: {best})")
 
 
 def _on_host(x: Any) -> Any:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import inspect
 import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -26,7 +27,7 @@ from jaxgd.sweep.placement import (
 from jaxgd.sweep.result import SweepResult
 from jaxgd.sweep.trials import Program, Trials, as_columns, make_trials
 from jaxgd.train import flat
-from jaxgd.train.fit import fit_unrestored
+from jaxgd.train.fit import fit, fit_unrestored
 from jaxgd.train.result import FitResult
 
 
@@ -45,6 +46,25 @@ def _loss_at(loss_fn, params, data, has_aux):
 #: The name of the vmapped trial axis: fit's loop runs its epochs while any trial runs,
 #: so that trials of one seed share each epoch's permutation (see jaxgd.train.loop).
 TRIAL_AXIS = "trials"
+
+
+#: fit's keywords that sweep sets itself, for every trial.
+_SET_BY_SWEEP = ("key", "opt_state")
+
+
+def _check_fit_kwargs(fit_kwargs: dict) -> None:
+    """Names in ``fit_kwargs`` that :func:`jaxgd.fit` does not take are a ``TypeError``
+    naming ``sweep`` and the keywords it takes (fit would name its own internals)."""
+    fit_names = [name for name, p in inspect.signature(fit).parameters.items()
+                 if p.kind is inspect.Parameter.KEYWORD_ONLY and name not in _SET_BY_SWEEP]
+    unknown = sorted(set(fit_kwargs) - set(fit_names) - set(_SET_BY_SWEEP))
+    if unknown:
+        own = [name for name, p in inspect.signature(sweep).parameters.items()
+               if p.kind is inspect.Parameter.KEYWORD_ONLY]
+        raise TypeError(
+            f"sweep() got unexpected keyword argument(s) {unknown}. It takes {own}, and "
+            f"passes on to jaxgd.fit {fit_names}."
+        )
 
 
 def _trial_program(loss_fn, factory, static: dict, init_fn, fit_kwargs: dict,
@@ -285,6 +305,7 @@ def sweep(
       >>> res.best["learning_rate"]
       0.5
     """
+    _check_fit_kwargs(fit_kwargs)
     if (params is None) == (init_fn is None):
         raise ValueError("give exactly one of params (a shared start) and init_fn "
                          "(a start per seed).")

@@ -255,12 +255,25 @@ def _check_loss_fn(loss_fn, params, batch, has_aux, with_batch):
 
 
 def as_key(key: Any) -> jax.Array:
-    """``None`` -> ``PRNGKey(0)``, an int -> ``PRNGKey(int)``, a key unchanged."""
+    """``None`` -> ``PRNGKey(0)``, an int -> ``PRNGKey(int)``, a key (typed, as from
+    ``jax.random.key``, or raw, as from ``jax.random.PRNGKey``; traced or not) unchanged;
+    anything else a ``TypeError`` naming ``key``."""
     if key is None:
         return jax.random.PRNGKey(0)
-    if isinstance(key, int) and not isinstance(key, bool):
-        return jax.random.PRNGKey(key)
-    return key
+    if isinstance(key, (int, np.integer)) and not isinstance(key, (bool, np.bool_)):
+        return jax.random.PRNGKey(int(key))
+    dtype, shape = getattr(key, "dtype", None), getattr(key, "shape", None)
+    if dtype is not None and jax.dtypes.issubdtype(dtype, jax.dtypes.prng_key) and shape == ():
+        return key
+    raw = jax.eval_shape(jax.random.PRNGKey, 0)
+    if dtype == raw.dtype and shape == raw.shape:
+        return key
+    described = (f"an array of dtype {dtype} and shape {shape}" if dtype is not None
+                 else f"{type(key).__name__} {key!r}")
+    raise TypeError(
+        f"key must be an int seed or one PRNG key (jax.random.key(0), or "
+        f"jax.random.PRNGKey(0): {raw.dtype} of shape {raw.shape}), got {described}."
+    )
 
 
 _INIT_SHAPES = BoundedCache(64)

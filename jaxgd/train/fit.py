@@ -66,6 +66,8 @@ def _prepare(
     patience = checks.check_patience(patience, val_data)
     keep = checks.check_restore_best(restore_best, val_data, batch_size)
     checks.check_on_nonfinite(on_nonfinite)
+    if key is not None:  # checked where it goes unused too (full batch): a bad call
+        key = checks.as_key(key)
     sink = resolve_sink(progress)
     if progress_every is None:
         progress_every = max(1, max_steps // 100)

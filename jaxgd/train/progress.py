@@ -36,28 +36,32 @@ def require_tqdm() -> Any:
 class TqdmBar:
     """A tqdm bar showing the step, the loss and (tqdm's own) steps per second.
 
-    Under ``jax.vmap`` the callback receives one value per lane: the bar shows the most
-    advanced lane's step and the mean loss.
+    The bar, and so its clock, starts at the first report, from the step reached then:
+    the time before it is spent compiling, and counting it would make the first rate
+    and ETA far too pessimistic. Under ``jax.vmap`` the callback receives one value per
+    lane: the bar shows the most advanced lane's step and the mean loss.
     """
 
     def __init__(self) -> None:
         self._bar: Any = None
+        self._total: int | None = None
 
     def open(self, total: int) -> None:
         self.close()
-        self._bar = require_tqdm()(total=int(total), desc="fit", unit="step")
+        self._total = int(total)
 
     def __call__(self, step: Any, loss: Any) -> None:
-        if self._bar is None:  # fit was traced by an outer jit: open on the first report
-            self._bar = require_tqdm()(desc="fit", unit="step")
-        done = int(np.max(step))
+        done, first = int(np.max(step)), self._bar is None
+        if first:  # (without open when fit was traced by an outer jit: no total)
+            self._bar = require_tqdm()(total=self._total, initial=done, desc="fit",
+                                       unit="step")
         self._bar.update(max(done - self._bar.n, 0))
-        self._bar.set_postfix(loss=f"{float(np.mean(loss)):.6g}", refresh=False)
+        self._bar.set_postfix(loss=f"{float(np.mean(loss)):.6g}", refresh=first)
 
     def close(self) -> None:
         if self._bar is not None:
             self._bar.close()
-            self._bar = None
+        self._bar, self._total = None, None
 
 
 TQDM_BAR = TqdmBar()

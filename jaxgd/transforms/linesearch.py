@@ -17,6 +17,19 @@ from jaxgd.core.base import GradientTransformation, Updates, flatten_invariant
 _RESERVED = frozenset({"value", "grad", "value_fn"})
 
 
+def _keyword_names(value_fn: Callable) -> frozenset[str] | None:
+    """The names ``value_fn`` takes after ``params``; ``None`` when any name may be one of
+    them (it takes ``**kwargs``, or its signature cannot be read)."""
+    try:
+        parameters = list(inspect.signature(value_fn).parameters.values())
+    except (TypeError, ValueError):
+        return None
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
+        return None
+    return frozenset(p.name for p in parameters[1:]
+                     if p.kind is not inspect.Parameter.POSITIONAL_ONLY)
+
+
 def bind_value_fn(value_fn: Callable | None, extra_args: dict[str, Any], owner: str) -> Callable:
     """``params -> loss``: ``value_fn`` with the extra arguments it names (batch data) bound.
 
@@ -31,15 +44,28 @@ def bind_value_fn(value_fn: Callable | None, extra_args: dict[str, Any], owner: 
         )
     if not callable(value_fn):
         raise TypeError(f"{owner}: value_fn must be callable, got {type(value_fn).__name__}.")
-    try:
-        parameters = list(inspect.signature(value_fn).parameters.values())
-    except (TypeError, ValueError):
-        parameters = []
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
-        names = set(extra_args) - _RESERVED
-    else:
-        names = {p.name for p in parameters[1:]} & (set(extra_args) - _RESERVED)
+    takes = _keyword_names(value_fn)
+    names = set(extra_args) - _RESERVED
+    if takes is not None:
+        names &= takes
     return functools.partial(value_fn, **{name: extra_args[name] for name in names})
+
+
+def check_extra_args(value_fn: Callable, extra_args: dict[str, Any], owner: str) -> None:
+    """A ``TypeError`` for extra arguments that neither ``owner`` nor ``value_fn`` takes: a
+    misspelt ``value=`` or ``grad=`` would otherwise be dropped without a word, and the
+    search would recompute them (or, for a batch, evaluate the loss without it)."""
+    takes = _keyword_names(value_fn)
+    if takes is None:
+        return
+    unknown = sorted(set(extra_args) - _RESERVED - takes)
+    if unknown:
+        valid = sorted(_RESERVED) + sorted(takes)
+        raise TypeError(
+            f"{owner}.update got unexpected keyword argument(s) {unknown}: neither it nor "
+            f"value_fn takes them. The valid ones are {valid} (value, grad and value_fn, "
+            "then the keyword arguments of value_fn); check the spelling."
+        )
 
 
 def tree_real_vdot(a: Any, b: Any) -> jax.Array:
@@ -121,7 +147,9 @@ def scale_by_backtracking_linesearch(
     ``update`` takes keyword arguments, named as in optax:
 
     * ``value_fn`` (required): the loss ``value_fn(params, **data) -> scalar``; extra
-      keyword arguments given to ``update`` that ``value_fn`` names (a batch) are passed on.
+      keyword arguments given to ``update`` that ``value_fn`` names (a batch) are passed on;
+      any other name is a ``TypeError`` (as in optax), so that a misspelt one is not
+      dropped silently. In a chain, every link sees these same arguments.
     * ``value``: :math:`f(p)`, and ``grad``: :math:`\\nabla f(p)`. Either may be left out;
       then both are computed with one ``jax.value_and_grad(value_fn)`` call. Pass them
       when the training step has them already (the incoming updates are *not* taken as
@@ -130,9 +158,7 @@ def scale_by_backtracking_linesearch(
     Semantics and defaults follow ``optax.scale_by_backtracking_linesearch``. Differences:
     ``max_backtracking_steps`` has a default, 30 (:math:`0.8^{30} \\approx 10^{-3}`; with
     15, gradient descent from Rosenbrock's classic start accepts a failing step and
-    diverges); extra arguments that ``value_fn`` does not
-    take are ignored rather than raising (in a jaxgd chain every link sees every extra
-    argument); when the search fails (step 0) ``state.value`` is :math:`f(p)`, the loss at
+    diverges); when the search fails (step 0) ``state.value`` is :math:`f(p)`, the loss at
     the parameters actually kept, ``state.learning_rate`` keeps the step size accepted
     before (the next search starts from it), and ``store_grad`` stores the gradient at the accepted
     point computed after the search.
@@ -190,6 +216,7 @@ def scale_by_backtracking_linesearch(
     def update(updates, state, params=None, *, value=None, grad=None, value_fn=None,
                **extra_args):
         loss = bind_value_fn(value_fn, extra_args, "scale_by_backtracking_linesearch")
+        check_extra_args(value_fn, extra_args, "scale_by_backtracking_linesearch")
         if params is None:
             raise ValueError("scale_by_backtracking_linesearch needs params: pass them to update.")
         tree.check_same_structure(updates, params, "updates", "params")

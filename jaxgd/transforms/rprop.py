@@ -37,7 +37,8 @@ def scale_by_rprop(
     returns :math:`u_{t-1}` (0 at the first step) instead of :math:`u_t`, a one-step lag.
 
     Args:
-      learning_rate: :math:`\\Delta_0 > 0`, the initial step size (used by ``init`` only).
+      learning_rate: :math:`\\Delta_0 > 0`, the initial step size (used by ``init`` only):
+        a number, not a schedule (``TypeError``), since the step sizes adapt themselves.
       eta_minus: :math:`\\eta^- \\in (0, 1)`, the shrink factor after a sign change.
       eta_plus: :math:`\\eta^+ > 1`, the growth factor while the sign is kept.
       min_step_size: :math:`\\Delta_{min} \\ge 0`.
@@ -47,6 +48,12 @@ def scale_by_rprop(
       Igel & Hüsken, `Empirical evaluation of the improved Rprop learning algorithms
       <https://doi.org/10.1016/S0925-2312(01)00700-7>`_, 2003.
     """
+    if callable(learning_rate):
+        raise TypeError(
+            "rprop's learning_rate is the initial step size of every coordinate, read once "
+            "by init, so it cannot be a schedule; pass a number such as 0.01 (the step sizes "
+            "then adapt on their own between min_step_size and max_step_size)."
+        )
     checks.positive("learning_rate", learning_rate)
     checks.positive("eta_minus", eta_minus)
     checks.positive("eta_plus", eta_plus)

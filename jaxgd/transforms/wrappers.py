@@ -52,9 +52,11 @@ def apply_if_finite(inner: GradientTransformation, max_consecutive_errors: int):
 
     On such a step the result is zero updates and the inner state is returned untouched
     (bit for bit), so one bad batch neither moves the parameters nor poisons Adam's
-    moments. After more than ``max_consecutive_errors`` bad steps in a row the updates go
-    through to ``inner`` anyway, so that a persistent problem shows up instead of silently
-    freezing training (optax's ``apply_if_finite`` semantics; the counts are in the state).
+    moments. After ``max_consecutive_errors`` skipped steps in a row, the next bad updates,
+    and every bad one after them until a finite step resets the count, go through to
+    ``inner`` anyway, NaN and all (its state and the params then take the NaN), so that a
+    persistent problem shows up instead of silently freezing training (optax's
+    ``apply_if_finite`` semantics; the counts are in the state).
 
     Args:
       inner: the transformation to protect.
