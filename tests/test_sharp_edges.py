@@ -207,3 +207,10 @@ def test_fit_progress_bar_starts_from_the_first_reported_step(fake_tqdm):
     fit(_bowl, jnp.ones(2), jaxgd.sgd(0.01), max_steps=50, progress=True, progress_every=10)
     (made,) = fake_tqdm.made
     assert (made.total, made.initial, made.n) == (50, 10, 50) and made.closed
+
+
+def test_an_update_given_another_optimizers_state_says_so():
+    params = {"w": jnp.ones(3)}
+    state = jaxgd.sgd(0.1, momentum=0.9).init(params)
+    with pytest.raises(ValueError, match=r"not made by this optimizer's init: adam keeps"):
+        jaxgd.adam(1e-3).update(params, state, params)

@@ -208,7 +208,14 @@ def _shared_functions(
         return InjectHyperparamsState(count, values, factory(**fixed, **values).init(params))
 
     def update(updates, state, params=None, **extra_args):
-        values = current(state.hyperparams, state.count)
+        held = getattr(state, "hyperparams", None)
+        if not isinstance(held, Mapping) or set(held) != set(dtypes):
+            raise ValueError(
+                f"this state was not made by this optimizer's init: {factory.__name__} "
+                f"keeps the hyperparameters {sorted(dtypes)} in its state, this one holds "
+                f"{sorted(held) if isinstance(held, Mapping) else type(state).__name__}. Pass "
+                "the state that this optimizer's init(params) returned.")
+        values = current(held, state.count)
         inner = factory(**fixed, **values)
         inner_state = _pass_down(inner, state.inner_state, updates)
         updates, inner_state = inner.update(updates, inner_state, params, **extra_args)
