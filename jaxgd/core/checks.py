@@ -8,8 +8,10 @@ hyperparameter's name, so the factories and :func:`jaxgd.set_hyperparams` share 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 
@@ -117,3 +119,23 @@ def check_by_name(name: str, value) -> None:
     check = BY_NAME.get(name)
     if check is not None:
         check(name, value)
+
+
+def state_dtype(name: str, dtype: Any) -> Any:
+    """``dtype`` made canonical (float64 is float32 unless x64 is on, as optax does), or
+    ``None`` for "each parameter's dtype". Raises a ``ValueError`` naming ``name`` for a
+    dtype that is not floating point: an integer accumulator would round every step to 0.
+    """
+    if dtype is None:
+        return None
+    try:
+        canonical = jax.dtypes.canonicalize_dtype(dtype)
+    except TypeError as error:
+        raise ValueError(f"{name} must be a floating-point dtype or None, got {dtype!r}.") \
+            from error
+    if not jnp.issubdtype(canonical, jnp.inexact):
+        raise ValueError(
+            f"{name} must be a floating-point dtype (e.g. jnp.bfloat16) or None, got "
+            f"{np.dtype(canonical).name}."
+        )
+    return canonical

@@ -88,9 +88,9 @@ def full_like(params: Any, value, dtype: Any = None) -> Any:
         lambda p: sharding.full_like(p, value, dtype or jnp.result_type(p)), params)
 
 
-def zeros_like(params: Any) -> Any:
-    """A tree of zeros like ``params``."""
-    return full_like(params, 0)
+def zeros_like(params: Any, dtype: Any = None) -> Any:
+    """A tree of zeros like ``params`` (of ``dtype``, else each leaf's own)."""
+    return full_like(params, 0, dtype)
 
 
 def map_rule(rule: Callable, updates: Any, *states: Any, names: tuple[str, ...] = ()) -> tuple:

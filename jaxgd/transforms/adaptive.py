@@ -9,7 +9,6 @@ import jax.numpy as jnp
 
 from jaxgd.core import checks, numerics, tree
 from jaxgd.core.base import GradientTransformation, Updates, flatten_invariant
-from jaxgd.transforms.momentum import state_dtype, widened, zeros_in
 
 
 class ScaleByAdagradState(NamedTuple):
@@ -197,13 +196,12 @@ def scale_by_adam(
         :math:`3 v_{t-1}` but never decays, so the steps stay small after large gradients.
     """
     checks.adam_moments(b1, b2, eps, eps_root)
-    mu_dtype = state_dtype("mu_dtype", mu_dtype)
-    nu_dtype = state_dtype("nu_dtype", nu_dtype)
+    mu_dtype = checks.state_dtype("mu_dtype", mu_dtype)
+    nu_dtype = checks.state_dtype("nu_dtype", nu_dtype)
 
     def init(params):
-        return ScaleByAdamState(
-            numerics.zero_count(), zeros_in(params, mu_dtype), zeros_in(params, nu_dtype)
-        )
+        return ScaleByAdamState(numerics.zero_count(), tree.zeros_like(params, mu_dtype),
+                                tree.zeros_like(params, nu_dtype))
 
     def update(updates, state, params=None, **extra_args):
         del params, extra_args
@@ -216,8 +214,8 @@ def scale_by_adam(
         rate1, rate2 = 1 - b1, 1 - b2
 
         def rule(g, m, v):
-            m = rate1 * g + b1 * widened(m, g)
-            v = rate2 * numerics.abs_sq(g) + b2 * widened(v, g)
+            m = rate1 * g + b1 * numerics.widened(m, g)
+            v = rate2 * numerics.abs_sq(g) + b2 * numerics.widened(v, g)
             if nesterov:
                 m_hat = b1 * (m / next_correction1) + rate1 * (g / correction1)
             else:

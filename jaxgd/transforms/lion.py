@@ -10,7 +10,6 @@ import jax.numpy as jnp
 
 from jaxgd.core import checks, numerics, tree
 from jaxgd.core.base import GradientTransformation, Updates, flatten_invariant
-from jaxgd.transforms.momentum import state_dtype, widened, zeros_in
 
 LionMode = Literal["hard", "smooth", "refined"]
 _LION_MODES = ("hard", "smooth", "refined")
@@ -48,7 +47,7 @@ def scale_by_lion(
     checks.decay_rate("b1", b1)
     checks.decay_rate("b2", b2)
     checks.positive("smooth_beta", smooth_beta)
-    mu_dtype = state_dtype("mu_dtype", mu_dtype)
+    mu_dtype = checks.state_dtype("mu_dtype", mu_dtype)
     if mode not in _LION_MODES:
         raise ValueError(f"mode must be one of {_LION_MODES}, got {mode!r}.")
 
@@ -60,12 +59,12 @@ def scale_by_lion(
         return jnp.sign(c)
 
     def rule(g, m):
-        m = widened(m, g)
+        m = numerics.widened(m, g)
         step = direction((1 - b1) * g + b1 * m)
         return step, (1 - b2) * g + b2 * m
 
     def init(params):
-        return ScaleByLionState(numerics.zero_count(), zeros_in(params, mu_dtype))
+        return ScaleByLionState(numerics.zero_count(), tree.zeros_like(params, mu_dtype))
 
     def update(updates, state, params=None, **extra_args):
         del params, extra_args

@@ -14,7 +14,6 @@ import jax.numpy as jnp
 from jaxgd.core import checks, numerics, tree
 from jaxgd.core.base import GradientTransformation, Updates, flatten_invariant
 from jaxgd.transforms.adaptive import ScaleByAdamState
-from jaxgd.transforms.momentum import state_dtype, widened, zeros_in
 
 
 def _zero_moments(params) -> ScaleByAdamState:
@@ -72,13 +71,14 @@ def scale_by_amsgrad(
       nu_dtype: the same for :math:`v` and :math:`\\hat v^{max}` (not in optax).
     """
     checks.adam_moments(b1, b2, eps, eps_root)
-    mu_dtype = state_dtype("mu_dtype", mu_dtype)
-    nu_dtype = state_dtype("nu_dtype", nu_dtype)
+    mu_dtype = checks.state_dtype("mu_dtype", mu_dtype)
+    nu_dtype = checks.state_dtype("nu_dtype", nu_dtype)
 
     def init(params):
         # A separate buffer per field: a jitted step may donate the state.
-        return ScaleByAmsgradState(numerics.zero_count(), zeros_in(params, mu_dtype),
-                                   zeros_in(params, nu_dtype), zeros_in(params, nu_dtype))
+        nu = (tree.zeros_like(params, nu_dtype) for _ in range(2))  # nu, nu_max
+        return ScaleByAmsgradState(numerics.zero_count(), tree.zeros_like(params, mu_dtype),
+                                   *nu)
 
     def update(updates, state, params=None, **extra_args):
         del params, extra_args
@@ -87,9 +87,9 @@ def scale_by_amsgrad(
         correction2 = numerics.bias_correction(b2, count) if bias_correction_nu else 1
 
         def rule(g, m, v, v_max):
-            m = (1 - b1) * g + b1 * widened(m, g)
-            v = (1 - b2) * numerics.abs_sq(g) + b2 * widened(v, g)
-            v_max = jnp.maximum(widened(v_max, g), v / correction2)
+            m = (1 - b1) * g + b1 * numerics.widened(m, g)
+            v = (1 - b2) * numerics.abs_sq(g) + b2 * numerics.widened(v, g)
+            v_max = jnp.maximum(numerics.widened(v_max, g), v / correction2)
             return (m / correction1) / (jnp.sqrt(v_max + eps_root) + eps), m, v, v_max
 
         updates, mu, nu, nu_max = tree.map_rule(

@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxgd.core import numerics, tree
+from jaxgd.core import numerics, sharding, tree
 from jaxgd.core.base import GradientTransformation, OptState, Updates
 from jaxgd.transforms.masking import update_with_extra_args
 
@@ -162,7 +162,7 @@ def accumulate_gradients(
 
     def init(params):
         tree.check_float_params(params)
-        acc = jax.tree.map(lambda p: tree.full_like(p, 0, _accumulator_dtype(p)), params)
+        acc = jax.tree.map(lambda p: sharding.full_like(p, 0, _accumulator_dtype(p)), params)
         zero = numerics.zero_count()
         return AccumulateGradientsState(zero, zero, acc, inner.init(params))
 
