@@ -1,4 +1,4 @@
-"""Plots (matplotlib, the optional ``plot`` extra: ``pip install jaxgd[plot]``)."""
+"""Loss curves of the demo and the curves of a sweep."""
 
 from __future__ import annotations
 
@@ -6,18 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-
-def _pyplot():
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError as err:
-        raise ImportError(
-            "plotting needs matplotlib: pip install 'jaxgd[plot]' (or matplotlib)."
-        ) from err
-    return plt
+from jaxgd.plot.figure import pyplot
 
 
 def loss_curves(curves: dict[str, np.ndarray], ax, *, ylabel: str = "loss", title: str = ""):
@@ -34,7 +23,7 @@ def loss_curves(curves: dict[str, np.ndarray], ax, *, ylabel: str = "loss", titl
 
 def plot_demo(rows: Sequence, path: str) -> None:
     """One panel per demo problem with every variant's loss curve; saved to ``path``."""
-    plt = _pyplot()
+    plt = pyplot()
     problem_names = list(dict.fromkeys(r.problem for r in rows))
     fig, axes = plt.subplots(1, len(problem_names), figsize=(6 * len(problem_names), 4.5))
     for ax, problem in zip(np.atleast_1d(axes), problem_names, strict=True):
@@ -112,7 +101,7 @@ def plot_sweep(result, path: str | None = None, *, x: str | None = None):
     static one (flags, schedules) is drawn as categories. Saved to ``path`` if given;
     returns the figure.
     """
-    plt = _pyplot()
+    plt = pyplot()
     from matplotlib.patches import Patch
 
     x = x or _default_x(result)

@@ -1,0 +1,9 @@
+"""Plots (matplotlib, the optional ``plot`` extra: ``pip install jaxgd[plot]``).
+
+Each function takes a result (of :func:`jaxgd.sweep`, the demo, ...) and draws it; the
+results themselves never import plotting.
+"""
+
+from jaxgd.plot.sweeps import loss_curves as loss_curves
+from jaxgd.plot.sweeps import plot_demo as plot_demo
+from jaxgd.plot.sweeps import plot_sweep as plot_sweep
