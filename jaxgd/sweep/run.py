@@ -27,7 +27,7 @@ from jaxgd.sweep.placement import (
 from jaxgd.sweep.result import SweepResult
 from jaxgd.sweep.trials import Program, Trials, as_columns, make_trials
 from jaxgd.train import flat
-from jaxgd.train.fit import fit, fit_unrestored
+from jaxgd.train.fit import fit, fit_unrestored, restored
 from jaxgd.train.result import FitResult
 
 
@@ -184,11 +184,7 @@ def _run_program(trials: Trials, program: Program, loss_fn, init_fn, fit_kwargs:
     if num_chunks * chunk != count:  # drop the padding lanes
         out = jax.tree.map(lambda x: x[:count], out)
     results, finals, vals = out
-    restore = restorers[shapes_key(start)]
-    if restore is not None:
-        restored, opt_state = restore(results.params, results.opt_state)
-        results = results._replace(params=restored, opt_state=opt_state)
-    return results, finals, vals
+    return restored(results, restorers[shapes_key(start)]), finals, vals
 
 
 def _same_layout(trees: list) -> bool:
@@ -292,8 +288,10 @@ def sweep(
       max_programs: the most programs the sweep may compile (optimizers times
         combinations of static values); more is an error, raised before compiling.
       **fit_kwargs: passed to :func:`jaxgd.fit` (``max_steps``, ``batch_size``, ``tol``,
-        ``val_data``, ...). ``progress`` is not supported in sweeps. With ``val_data`` the
-        table gains validation columns and the best trial is chosen on validation loss.
+        ``val_data``, ``ema_decay``, ...). ``progress`` is not supported in sweeps. With
+        ``val_data`` the table gains validation columns and the best trial is chosen on
+        validation loss. As in ``fit``, a schedule-free optimizer's trials are scored
+        and returned at their evaluation params (:func:`jaxgd.schedule_free_eval_params`).
 
     Returns:
       A :class:`SweepResult`.

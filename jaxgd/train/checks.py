@@ -166,6 +166,16 @@ def check_on_nonfinite(on_nonfinite: Any) -> None:
                          f"{on_nonfinite!r}.")
 
 
+def check_ema_decay(ema_decay: Any) -> None:
+    """``None`` or one decay rate in [0, 1) (possibly traced)."""
+    if ema_decay is None:
+        return
+    core_checks.decay_rate("ema_decay", ema_decay)
+    if np.ndim(ema_decay) != 0:
+        raise ValueError(f"ema_decay must be a scalar, got shape {np.shape(ema_decay)}; "
+                         "vmap over fit (or use jaxgd.sweep) for several values.")
+
+
 def check_positive_int(name: str, value: Any) -> int:
     """A positive Python int (``progress_every``)."""
     return _count(name, value)

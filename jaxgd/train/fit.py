@@ -39,6 +39,7 @@ def _prepare(
     on_nonfinite: str,
     opt_state: OptState | None,
     flat_params: bool | None,
+    ema_decay: Any = None,
     offsets: tuple[jax.Array, ...] | None = None,
     trial_axis: str | None = None,
 ) -> tuple[step.LoopConfig, step.LoopInputs, flat.Restorer | None]:
@@ -66,6 +67,7 @@ def _prepare(
     patience = checks.check_patience(patience, val_data)
     keep = checks.check_restore_best(restore_best, val_data, batch_size)
     checks.check_on_nonfinite(on_nonfinite)
+    checks.check_ema_decay(ema_decay)
     if key is not None:  # checked where it goes unused too (full batch): a bad call
         key = checks.as_key(key)
     sink = resolve_sink(progress)
@@ -130,6 +132,7 @@ def _prepare(
         ravel=ravel,
         restore=restore_in_loop,
         params_placement=sharding.ParamsPlacement.of(params),
+        average_params=ema_decay is not None,
     )
     inputs = step.LoopInputs(
         params=params,
@@ -142,6 +145,7 @@ def _prepare(
         grad_tol=-jnp.inf if grad_tol is None else grad_tol,
         patience=jnp.iinfo(jnp.int32).max if patience is None else patience,
         offsets=offsets,
+        ema_decay=ema_decay,
     )
     return config, inputs, restore
 
@@ -167,6 +171,7 @@ def fit(
     on_nonfinite: str = "stop",
     opt_state: OptState | None = None,
     flat_params: bool | None = None,
+    ema_decay: float | jax.Array | None = None,
 ) -> FitResult:
     """Minimise ``loss_fn`` from ``params`` with ``optimizer``, in one compiled loop.
 
@@ -205,7 +210,8 @@ def fit(
         \\text{tiny})`, the relative change of the loss between consecutive finite steps.
       grad_tol: stop when the global gradient norm :math:`\\|g_t\\|_2 \\le` ``grad_tol``.
       val_data: validation data like ``data``; its loss ``loss_fn(params, val_data)`` is
-        evaluated at the end of every epoch and when the run stops.
+        evaluated at the end of every epoch and when the run stops (at the evaluation
+        params of a schedule-free optimizer, see Returns).
       patience: with ``val_data``, stop after ``patience`` consecutive epochs whose
         validation loss does not improve on the best so far (early stopping).
       has_aux: ``loss_fn`` returns ``(loss, aux)``; the aux of the last finite step is
@@ -230,12 +236,24 @@ def fit(
         fast path, :mod:`jaxgd.train.flat`): ``None`` decides by a measured rule
         (flatten-invariant optimizer, several leaves of one dtype), ``True`` / ``False``
         force it. The returned params and state have the caller's layout either way.
+      ema_decay: :math:`\\beta \\in [0, 1)`: also keep the bias-corrected exponential
+        moving average of the params after each step
+        (:func:`jaxgd.params_ema_update`), returned as :attr:`FitResult.ema_params`
+        (it follows ``params`` back after a non-finite stop and with ``restore_best``).
+        May be traced (vmapped over).
 
     Returns:
       A :class:`FitResult`. ``losses`` and ``grad_norms`` have length ``max_steps``, NaN
       for the steps not taken; ``stop_reason`` is one of "max_steps", "tol", "grad_tol",
       "patience" or "nonfinite". After a "nonfinite" stop, ``loss_fn(result.params,
       batch)`` is finite and equals ``losses[num_steps]``, the last finite entry.
+
+      With a schedule-free optimizer (:func:`jaxgd.schedule_free`, found anywhere in the
+      optimizer's state), ``params`` are the evaluation params :math:`x`
+      (:func:`jaxgd.schedule_free_eval_params`), where the validation loss is computed
+      too; the training params :math:`y`, at which ``losses`` and gradients are taken
+      and which go with ``opt_state``, are :attr:`FitResult.train_params` (resume with
+      ``fit(loss_fn, result.train_params, optimizer, opt_state=result.opt_state)``).
 
     Raises:
       ValueError, TypeError: on bad inputs, naming the argument, before compiling.
@@ -253,20 +271,30 @@ def fit(
         num_epochs=num_epochs, key=key, tol=tol, grad_tol=grad_tol, val_data=val_data,
         patience=patience, has_aux=has_aux, progress=progress, progress_every=progress_every,
         restore_best=restore_best, on_nonfinite=on_nonfinite, opt_state=opt_state,
-        flat_params=flat_params,
+        flat_params=flat_params, ema_decay=ema_decay,
     )
     sink = config.sink
     if sink is not None and hasattr(sink, "open"):
         sink.open(config.max_steps)
-    out = loop.run(config, inputs)
-    if restore is not None:
-        params, opt_state = restore(out.params, out.opt_state)
-        out = out._replace(params=params, opt_state=opt_state)
+    out = restored(loop.run(config, inputs), restore)
     if sink is not None and not isinstance(out.num_steps, jax.core.Tracer):
         jax.effects_barrier()  # every report delivered before the bar is closed
         if hasattr(sink, "close"):
             sink.close()
     return out
+
+
+def restored(result: FitResult, restore: flat.Restorer | None) -> FitResult:
+    """``result`` in the caller's layout: ``restore`` (see :func:`fit_unrestored`)
+    applied to its params and state and to the params-like fields beside them; ``result``
+    itself when ``restore`` is None."""
+    if restore is None:
+        return result
+    params, opt_state = restore(result.params, result.opt_state)
+    unravel = restore.layout.unraveler()
+    train_params, ema_params = jax.tree.map(unravel, (result.train_params, result.ema_params))
+    return result._replace(params=params, opt_state=opt_state, train_params=train_params,
+                           ema_params=ema_params)
 
 
 def fit_unrestored(loss_fn: Callable, params: Params, optimizer: GradientTransformation,
@@ -277,8 +305,8 @@ def fit_unrestored(loss_fn: Callable, params: Params, optimizer: GradientTransfo
     program, like :func:`jaxgd.sweep`. On the flat path of a big tree:
 
     * the result keeps the flat layout: ``(result, restore)``, where
-      ``restore(result.params, result.opt_state)`` gives the caller's layout, after the
-      caller's program (unflattening inside costs compile time per output array, see
+      ``restored(result, restore)`` gives the caller's layout, after the caller's
+      program (unflattening inside costs compile time per output array, see
       :mod:`jaxgd.train.flat`); ``restore`` is None when the result has it already;
     * ``offsets``, ``flat.FlatLayout.of(params).offset_inputs()`` passed in as inputs of
       the caller's program, keep the loss's unflattening cheap to compile (as constants

@@ -91,14 +91,15 @@ def _validate(cfg: LoopConfig, inputs: LoopInputs, epoch: jax.Array, started: ja
     patience rule. Computed for every run and kept where ``started``, rather than in a
     ``lax.cond``, which under ``vmap`` would copy the validation data for every lane
     (see :func:`jaxgd.train.step.step`)."""
-    loss = loss_of(cfg, inputs, c.params, inputs.val_data)[0]
+    at = validation.evaluation_params(c.opt_state, c.params)
+    loss = loss_of(cfg, inputs, at, inputs.val_data)[0]
     epoch_end = c.code == result.RUNNING
     val, improved, out_of_patience = validation.record(c.val, loss, epoch, epoch_end,
                                                        inputs.patience)
     kept = c.kept
     if cfg.keep == BEST_VAL:
         kept = select(started & improved,
-                      Kept(c.params, c.opt_state, c.num_steps, c.prev_loss), kept)
+                      Kept(c.params, c.opt_state, c.num_steps, c.prev_loss, c.ema), kept)
     code = jnp.where(started & out_of_patience, result.PATIENCE, c.code).astype(jnp.int32)
     return c._replace(val=select(started, val, c.val), kept=kept, code=code)
 
@@ -172,30 +173,40 @@ def _while_epochs(cfg: LoopConfig, epoch_fn, first: Carry, num_epochs: int, dtyp
 
 def _finish(cfg: LoopConfig, inputs: LoopInputs, c: Carry, histories: jax.Array
             ) -> result.FitResult:
-    """The result: the params and state the run returns (see :class:`FitResult`)."""
-    params, opt_state, num_steps = c.params, c.opt_state, c.num_steps
+    """The result: the params and state the run returns (see :class:`FitResult`); for a
+    schedule-free optimizer, the params to evaluate at, with the training params
+    beside them."""
+    params, opt_state, num_steps, ema = c.params, c.opt_state, c.num_steps, c.ema
     losses = histories[:, 0]
     kept = c.kept
     if cfg.keep == LAST_FINITE:
         undo = c.code == result.NONFINITE
-        params, opt_state, num_steps = select(
-            undo, (kept.params, kept.opt_state, kept.num_steps),
-            (params, opt_state, num_steps))
+        params, opt_state, num_steps, ema = select(
+            undo, (kept.params, kept.opt_state, kept.num_steps, kept.ema),
+            (params, opt_state, num_steps, ema))
         best_loss, best_step = _best_of(losses)
     else:
         if cfg.keep == BEST_TRAIN:  # the last params' loss was not evaluated yet
             last_loss = loss_of(cfg, inputs, params, inputs.data)[0].astype(losses.dtype)
             last_is_best = (c.code != result.NONFINITE) & (last_loss < kept.loss)
-            kept = select(last_is_best, Kept(params, opt_state, num_steps, last_loss), kept)
+            kept = select(last_is_best, Kept(params, opt_state, num_steps, last_loss, ema),
+                          kept)
             best_loss = kept.loss
             best_step = jnp.where(jnp.isinf(best_loss), -1, kept.num_steps)
         else:
             best_loss, best_step = _best_of(losses)
-        params, opt_state = kept.params, kept.opt_state
+        params, opt_state, ema = kept.params, kept.opt_state, kept.ema
+    train_params = None
+    evaluated = validation.evaluation_params(opt_state, params)
+    if evaluated is not params:
+        params, train_params = evaluated, params
+    ema_params = None if ema is None else ema.average
     if cfg.restore is not None:
         params, opt_state = cfg.restore(params, opt_state)
+        train_params, ema_params = jax.tree.map(cfg.layout.unravel, (train_params, ema_params))
     if cfg.params_placement is not None:
-        params, opt_state = cfg.params_placement.keep(params, opt_state)
+        params, (opt_state, train_params, ema_params) = cfg.params_placement.keep(
+            params, (opt_state, train_params, ema_params))
     val = c.val
     return result.FitResult(
         params=params,
@@ -212,6 +223,8 @@ def _finish(cfg: LoopConfig, inputs: LoopInputs, c: Carry, histories: jax.Array
         best_loss=best_loss,
         best_step=best_step,
         num_skipped=jnp.zeros((), jnp.int32) if c.num_skipped is None else c.num_skipped,
+        train_params=train_params,
+        ema_params=ema_params,
     )
 
 

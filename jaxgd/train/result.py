@@ -45,8 +45,12 @@ class FitResult(NamedTuple):
         non-finite stop, the last ones whose loss and gradient were finite (so their loss
         is ``losses[num_steps]``, finite); with ``restore_best``, those of the best
         validation loss (with ``val_data``) or of the best training loss (full batch).
+        For a schedule-free optimizer, the evaluation params :math:`x` of that point
+        (:func:`jaxgd.schedule_free_eval_params`); its training params are
+        ``train_params``.
       opt_state: the optimizer state that goes with ``params`` (resume with
-        ``fit(..., opt_state=result.opt_state)``).
+        ``fit(..., opt_state=result.opt_state)``; from ``train_params`` for a
+        schedule-free optimizer).
       losses: ``(T,)``; ``losses[i]`` is the loss of step ``i``'s batch at the parameters
         that step ``i`` started from; NaN for a step that did not run or whose loss or
         gradient was not finite. Without skipped steps, step ``i`` starts from the
@@ -73,6 +77,13 @@ class FitResult(NamedTuple):
       best_step: ``int32``, the number of updates behind the parameters of ``best_loss``
         (-1 if none).
       num_skipped: ``int32``, the batches dropped by ``on_nonfinite="skip"``.
+      train_params: for a schedule-free optimizer, the params :math:`y` the run trained
+        (the gradients' point, where ``losses`` are taken), which go with ``opt_state``;
+        ``None`` otherwise (they are ``params``).
+      ema_params: with ``fit(..., ema_decay=beta)``, the bias-corrected exponential
+        moving average of the params after each step up to the returned point
+        (:func:`jaxgd.params_ema_update`; the params the optimizer holds, ``train_params``
+        for a schedule-free one); ``None`` otherwise.
     """
 
     params: Any
@@ -89,6 +100,8 @@ class FitResult(NamedTuple):
     best_loss: jax.Array | None = None
     best_step: jax.Array | None = None
     num_skipped: jax.Array | None = None
+    train_params: Any = None
+    ema_params: Any = None
 
     @property
     def stop_reason(self) -> str | np.ndarray:

@@ -26,6 +26,9 @@ stopping tests are, in this order of precedence:
 * "grad_tol": :math:`\\|g_i\\|_2 \\le \\mathrm{grad\\_tol}` (global norm over all leaves);
 * "max_steps": step ``max_steps - 1`` has run.
 
+With ``fit(..., ema_decay=beta)`` a finite step also adds :math:`p'` to the params' EMA
+(:func:`jaxgd.params_ema_update`), kept with the point it belongs to.
+
 ("patience", validation early stopping, is tested at an epoch's end:
 :mod:`jaxgd.train.loop`.) With mini-batches, :math:`f_i` and :math:`g_i` are those of the
 batch, so ``tol`` and ``grad_tol`` test noisy quantities; they are meant mainly for
@@ -46,6 +49,11 @@ from jaxgd.core.sharding import ParamsPlacement
 from jaxgd.core.tree import global_norm
 from jaxgd.train import result, validation
 from jaxgd.train.progress import ProgressSink
+from jaxgd.transforms.params_average import (
+    ParamsAverageState,
+    params_average_init,
+    params_ema_update,
+)
 
 #: What the loop keeps a copy of (``LoopConfig.keep``): the last finite point (to return
 #: after a non-finite stop), the point of the best training loss, or of the best
@@ -89,6 +97,8 @@ class LoopConfig(NamedTuple):
     # Params spread over an auto mesh: where the loop keeps them and their state, step
     # after step (jaxgd.core.sharding.ParamsPlacement); None lets types or XLA place them.
     params_placement: ParamsPlacement | None = None
+    # fit(..., ema_decay=...): the loop keeps an EMA of the params (inputs.ema_decay).
+    average_params: bool = False
 
 
 class LoopInputs(NamedTuple):
@@ -98,7 +108,8 @@ class LoopInputs(NamedTuple):
     loop's; ``opt_state`` is in the loop's (flat on the fast path), or None with
     ``hyperparams`` the values for ``LoopConfig.init``. ``offsets``: on the flat path
     of a big tree, where its leaves start in the vector (see
-    :meth:`jaxgd.train.flat.FlatLayout.unravel_at`), else None."""
+    :meth:`jaxgd.train.flat.FlatLayout.unravel_at`), else None. ``ema_decay``: the
+    decay of the params' EMA when ``LoopConfig.average_params``, else None."""
 
     params: Any
     opt_state: Any
@@ -110,6 +121,7 @@ class LoopInputs(NamedTuple):
     grad_tol: jax.Array
     patience: jax.Array
     offsets: tuple[jax.Array, ...] | None = None
+    ema_decay: Any = None
 
 
 class Kept(NamedTuple):
@@ -119,6 +131,7 @@ class Kept(NamedTuple):
     opt_state: Any
     num_steps: jax.Array  # updates behind it
     loss: jax.Array  # its training loss (its batch's); inf before any, for BEST_TRAIN
+    ema: ParamsAverageState | None = None  # the params' EMA up to it
 
 
 class Carry(NamedTuple):
@@ -132,6 +145,7 @@ class Carry(NamedTuple):
     code: jax.Array  # result.RUNNING while the run goes on
     aux: Any
     val: validation.Validation | None
+    ema: ParamsAverageState | None  # LoopConfig.average_params only
 
 
 def loss_of(cfg: LoopConfig, inputs: LoopInputs, params: Any, batch: Any
@@ -161,17 +175,19 @@ def first_carry(cfg: LoopConfig, inputs: LoopInputs, loss_dtype: Any, aux_spec: 
     val = None
     if inputs.val_data is not None:
         val = validation.init(num_epochs, loss_dtype)
+    ema = params_average_init(inputs.params) if cfg.average_params else None
     return Carry(
         num_steps=zero,
         params=inputs.params,
         opt_state=inputs.opt_state,
-        kept=Kept(inputs.params, inputs.opt_state, zero, jnp.asarray(jnp.inf, loss_dtype)),
+        kept=Kept(inputs.params, inputs.opt_state, zero, jnp.asarray(jnp.inf, loss_dtype), ema),
         prev_loss=nan,
         num_skipped=skip,
         bad_in_a_row=skip,
         code=jnp.asarray(result.RUNNING, jnp.int32),
         aux=jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), aux_spec),
         val=val,
+        ema=ema,
     )
 
 
@@ -196,11 +212,14 @@ def step(cfg: LoopConfig, inputs: LoopInputs, c: Carry, batch: Any, i: jax.Array
     keeps_last = cfg.keep == LAST_FINITE
 
     def apply(state):
-        params, opt_state, kept = state
+        params, opt_state, kept, ema = state
         updates, new_opt_state = cfg.update(grads, opt_state, params, **extra)
         if keeps_last:  # the point this step leaves is the last finite one
-            kept = Kept(params, opt_state, c.num_steps, loss)
-        return apply_updates(params, updates), new_opt_state, kept
+            kept = Kept(params, opt_state, c.num_steps, loss, ema)
+        params = apply_updates(params, updates)
+        if ema is not None:
+            ema = params_ema_update(ema, params, inputs.ema_decay)
+        return params, new_opt_state, kept, ema
 
     active = c.code == result.RUNNING
     # The guard reuses the gradient norm the loop records anyway: no pass over the
@@ -209,14 +228,14 @@ def step(cfg: LoopConfig, inputs: LoopInputs, c: Carry, batch: Any, i: jax.Array
     taken = active & finite
     # The copy of the point a step leaves is taken in the update's branch: without vmap
     # only a finite step runs it, and no select reads the old copy.
-    params, opt_state, kept = jax.lax.cond(
+    params, opt_state, kept, ema = jax.lax.cond(
         taken, apply, lambda state: state,
-        (c.params, c.opt_state, c.kept if keeps_last else None))
+        (c.params, c.opt_state, c.kept if keeps_last else None, c.ema))
     kept = kept if keeps_last else c.kept
     if cfg.params_placement is not None:
-        params, opt_state = cfg.params_placement.keep(params, opt_state)
+        params, (opt_state, ema) = cfg.params_placement.keep(params, (opt_state, ema))
     if cfg.keep == BEST_TRAIN:
-        here = Kept(c.params, c.opt_state, c.num_steps, loss)
+        here = Kept(c.params, c.opt_state, c.num_steps, loss, c.ema)
         kept = select(taken & (loss < kept.loss), here, kept)
 
     num_skipped = bad_in_a_row = None
@@ -259,6 +278,7 @@ def step(cfg: LoopConfig, inputs: LoopInputs, c: Carry, batch: Any, i: jax.Array
         bad_in_a_row=bad_in_a_row,
         code=code.astype(jnp.int32),
         aux=select(taken, aux, c.aux) if cfg.has_aux else None,
+        ema=ema,
     )
     history = jnp.where(taken, jnp.stack([loss, grad_norm]), jnp.nan)
     return carry, history

@@ -6,6 +6,9 @@ an epoch). An epoch *improves* when :math:`v_e < \\min_{e' < e} v_{e'}` (NaN nev
 the run stops with "patience" once ``patience`` consecutive epochs have not improved.
 With ``restore_best`` the loop keeps the best parameters and optimizer state
 (:class:`jaxgd.train.step.Kept`) so that the run can return them.
+
+The params :math:`p` are those to evaluate at: for a schedule-free optimizer the average
+:math:`x` (:func:`evaluation_params`), not the params the gradients are taken at.
 """
 
 from __future__ import annotations
@@ -15,6 +18,9 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from jaxgd.core.base import OptState, Params
+from jaxgd.transforms.schedule_free import evaluation_params as _schedule_free_evaluation
+
 
 class Validation(NamedTuple):
     """The validation part of the loop's state."""
@@ -23,6 +29,13 @@ class Validation(NamedTuple):
     best_loss: jax.Array
     best_epoch: jax.Array  # -1 until a finite loss is seen
     bad_epochs: jax.Array  # consecutive epochs without improvement
+
+
+def evaluation_params(opt_state: OptState, params: Params) -> Params:
+    """The params to evaluate at: :func:`jaxgd.schedule_free_eval_params` when
+    ``opt_state`` holds a schedule-free state (decided while tracing, by the state's
+    structure), else ``params`` themselves (the same object)."""
+    return _schedule_free_evaluation(opt_state, params)
 
 
 def init(num_epochs: int, dtype: Any) -> Validation:
