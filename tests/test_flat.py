@@ -22,7 +22,9 @@ def loss_fn(params):
 
 
 SETTINGS = {"lbfgs": (None,), "adadelta": (None,), "adafactor": (None,), "newton": (1.0,),
-            "polyak_sgd": (1.0,), "sign_sgd": (0.01,), "sm3": (0.5,), "lars": (0.5,)}
+            "polyak_sgd": (1.0,), "sign_sgd": (0.01,), "sm3": (0.5,), "lars": (0.5,),
+            "prodigy": (1.0,), "dadapt_adamw": (1.0,), "cocob": (1.0,), "dog": (1.0,),
+            "dowg": (1.0,)}
 
 
 def _numeric(x):

@@ -50,6 +50,22 @@ TWINS = {
     "sign_sgd": (lambda: jaxgd.sign_sgd(LR), lambda: optax.sign_sgd(LR)),
     "optimistic_gradient_descent": (lambda: jaxgd.optimistic_gradient_descent(LR),
                                     lambda: optax.optimistic_gradient_descent(LR)),
+    "ademamix": (lambda: jaxgd.ademamix(LR), lambda: optax.contrib.ademamix(LR)),
+    "simplified_ademamix": (lambda: jaxgd.simplified_ademamix(LR),
+                            lambda: optax.contrib.simplified_ademamix(LR)),
+    "madgrad": (lambda: jaxgd.madgrad(LR), lambda: optax.contrib.madgrad(LR)),
+    "adopt": (lambda: jaxgd.adopt(LR), lambda: optax.contrib.adopt(LR)),
+    "schedule_free_sgd": (lambda: jaxgd.schedule_free_sgd(LR),
+                          lambda: optax.contrib.schedule_free_sgd(LR)),
+    "schedule_free_adamw": (lambda: jaxgd.schedule_free_adamw(LR),
+                            lambda: optax.contrib.schedule_free_adamw(LR)),
+    "muon": (lambda: jaxgd.muon(LR), lambda: optax.contrib.muon(LR)),
+    # Parameter-free: their own step sizes, at the default multiplier 1.
+    "prodigy": (jaxgd.prodigy, optax.contrib.prodigy),
+    "dadapt_adamw": (jaxgd.dadapt_adamw, optax.contrib.dadapt_adamw),
+    "cocob": (jaxgd.cocob, optax.contrib.cocob),
+    "dog": (jaxgd.dog, optax.contrib.dog),
+    "dowg": (jaxgd.dowg, optax.contrib.dowg),
 }
 
 # Catalog aliases with no float64 comparison here, and why.
@@ -60,6 +76,8 @@ NOT_COMPARED = {
              "tests/test_more_aliases.py compares it with optax in float64",
     "noisy_sgd": "its noise is drawn in the params' dtype: a float64 run draws other numbers",
     "newton": "optax has no Newton's method",
+    "sophia": "needs the objective (obj_fn / value_fn); tests/test_ademamix_sophia.py compares "
+              "it with optax.contrib.sophia fed the same objective and key",
 }
 
 

@@ -82,6 +82,7 @@ def quadratic(p):
 READERS_OF_EXTRA_ARGS = {
     "polyak_sgd": lambda: jaxgd.polyak_sgd(),
     "lbfgs": lambda: jaxgd.lbfgs(),
+    "sophia": lambda: jaxgd.sophia(0.1),
     "backtracking_linesearch": lambda: jaxgd.chain(
         jaxgd.sgd(1.0), jaxgd.scale_by_backtracking_linesearch(max_backtracking_steps=10)),
 }

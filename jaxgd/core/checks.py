@@ -111,6 +111,19 @@ BY_NAME: dict[str, Callable[[str, object], None]] = {
     "f_min": finite,
     "alpha": finite,
     "beta": finite,
+    "beta3": decay_rate,
+    "b3": decay_rate,
+    "clip_threshold": positive,
+    "adam_b1": decay_rate,
+    "adam_b2": decay_rate,
+    "adam_eps_root": non_negative,
+    "adam_weight_decay": non_negative,
+    "adam_learning_rate": lambda _, v: learning_rate(v),
+    "consistent_rms": non_negative,
+    "weight_lr_power": finite,
+    "estim_lr0": positive,
+    "estim_lr_coef": positive,
+    "init_estim_sq_dist": positive,
 }
 
 
