@@ -1,67 +1,68 @@
-"""The ``jaxgd`` command line."""
+"""The jaxgd command line: gradient-descent optimizers, their demos and pictures.
+
+Run 'jaxgd COMMAND --help' for the options of a command."""
 
 from __future__ import annotations
 
 import argparse
-import inspect
+import importlib
+import importlib.util
 import sys
 
-from jaxgd.core.hyperparams import hyperparam_names
-from jaxgd.optimizers.catalog import OPTIMIZERS
+#: The modules of :mod:`jaxgd.commands` that are commands, in the order of ``--help``.
+#: A module not (yet) present is left out. Each imports only the standard library at
+#: module level, so that ``jaxgd --help`` does not import jax.
+COMMAND_MODULES = ("demo", "listing", "paths", "lr_find")
 
 
-def _cmd_demo(args: argparse.Namespace) -> int:
-    from jaxgd.demo import format_table, run_demo
+class _Version(argparse.Action):
+    """``--version``, read from the installed package's metadata only when asked."""
 
-    rows = run_demo(max_steps=args.steps, variants=args.only)
-    print(format_table(rows))
-    print("\nloss - min: final loss above the known minimum; time: the compiled run, "
-          "compile excluded.")
-    if args.plot:
-        from jaxgd.plot import plot_demo
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS,
+                 help="print jaxgd's version and exit"):
+        super().__init__(option_strings, dest, nargs=0, default=default, help=help)
 
-        plot_demo(rows, args.plot)
-        print(f"wrote {args.plot}")
-    return 0
+    def __call__(self, parser, namespace, values, option_string=None):
+        from importlib.metadata import PackageNotFoundError, version
 
-
-def _show_default(name: str, default) -> str:
-    if default is inspect.Parameter.empty:
-        return name
-    shown = repr(default)
-    return f"{name}={shown if len(shown) <= 24 else '<' + type(default).__name__ + '>'}"
+        try:
+            text = version("jaxgd")
+        except PackageNotFoundError:
+            text = "unknown (not installed; pip install -e .)"
+        print(f"jaxgd {text}")
+        parser.exit()
 
 
-def _cmd_list(args: argparse.Namespace) -> int:
-    del args
-    for name, factory in OPTIMIZERS.items():
-        arguments = ", ".join(
-            _show_default(arg, default) for arg, default in hyperparam_names(factory).items()
-        )
-        summary = (factory.__doc__ or "").strip().splitlines()[0]
-        print(f"{name}({arguments})\n    {summary}")
-    return 0
+def command_modules() -> list:
+    """The command modules of :data:`COMMAND_MODULES` that exist, imported."""
+    found = []
+    for name in COMMAND_MODULES:
+        qualified = f"jaxgd.commands.{name}"
+        if importlib.util.find_spec(qualified) is not None:
+            found.append(importlib.import_module(qualified))
+    return found
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="jaxgd", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
-
-    demo = commands.add_parser("demo", help="train every variant on two test problems")
-    demo.add_argument("--steps", type=int, default=None, help="step budget per run")
-    demo.add_argument("--only", nargs="+", choices=sorted(OPTIMIZERS), metavar="VARIANT",
-                      help="run only these variants")
-    demo.add_argument("--plot", metavar="FILE.png", help="also plot the loss curves")
-    demo.set_defaults(run=_cmd_demo)
-
-    listing = commands.add_parser("list", help="list the optimizers and their hyperparameters")
-    listing.set_defaults(run=_cmd_list)
+    parser = argparse.ArgumentParser(prog="jaxgd", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action=_Version)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for module in command_modules():
+        sub = commands.add_parser(module.NAME, help=module.HELP, description=module.HELP)
+        module.add_arguments(sub)
+        sub.set_defaults(run=module.run, parser=sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    from jaxgd.commands.arguments import UsageError
+
     args = build_parser().parse_args(argv)
-    return args.run(args)
+    try:
+        return args.run(args)
+    except UsageError as err:
+        args.parser.error(str(err))  # usage line, message, exit status 2
 
 
 if __name__ == "__main__":
