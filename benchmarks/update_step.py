@@ -54,6 +54,7 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 import optax  # noqa: E402
+import optax.contrib  # noqa: E402
 
 import jaxgd  # noqa: E402
 from benchmarks import timing  # noqa: E402
@@ -142,6 +143,14 @@ VARIANTS: list[Variant] = [
         extra={"value": POLYAK_VALUE},
         multipass=True,
     ),
+    # optax.contrib's twins. On vectors Muon is its Adam fallback; MATRICES times its
+    # Newton-Schulz path, compute-bound matrix products rather than a streaming update.
+    Variant("muon", lambda: jaxgd.muon(LR), lambda: optax.contrib.muon(LR), multipass=True),
+    Variant("schedule_free_adamw", lambda: jaxgd.schedule_free_adamw(LR),
+            lambda: optax.contrib.schedule_free_adamw(LR)),
+    Variant("prodigy", lambda: jaxgd.prodigy(), lambda: optax.contrib.prodigy(),
+            multipass=True),
+    Variant("ademamix", lambda: jaxgd.ademamix(LR), lambda: optax.contrib.ademamix(LR)),
 ]
 #: An A/A control timed on the target shapes: jaxgd's Adam against itself (two compiled
 #: copies, own buffers). Its ratio shows how far identical programs drift apart here;
@@ -218,6 +227,8 @@ FULL_SHAPES = [
     Shape.uniform(10, 1_000_000, repeats=30, inner=3, target=True, budget_s=4.0),
     Shape("resnet-like 160 leaves", resnet_like_shapes(44), repeats=12, inner=2, target=False,
           only=RESNET_SET, budget_s=1.5),
+    Shape("16 x 256x256 matrices", ((256, 256),) * 16, repeats=20, inner=2, target=True,
+          only=("muon",), budget_s=6.0),
     Shape.uniform(1000, 1_000, repeats=25, inner=3, target=False, only=SEED, group=4,
                   budget_s=8.0),
     Shape.uniform(300, 100, repeats=40, inner=10, target=False, only=SEED, group=4,
@@ -537,7 +548,7 @@ def targets(rows: Sequence[Row]) -> list[Target]:
                       for r in over)
     out.append(
         Target(
-            "update step jaxgd/optax, every alias, 1 x 16M and 10 x 1M",
+            "update step jaxgd/optax, every alias, 1 x 16M and 10 x 1M (muon: 16 x 256x256)",
             f"<= {TARGET_RATIO}",
             f"worst {worst.ratio.text(iqr=False)} ({worst.variant.name}, {worst.shape.label})"
             + (f"; {len(over)} of {len(tr)} rows above" if over else ""),
