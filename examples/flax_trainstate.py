@@ -1,4 +1,8 @@
-"""jaxgd inside flax's TrainState: a small MLP regression."""
+"""jaxgd inside flax's TrainState: a small MLP regression.
+
+The idea shown: full-batch gradient descent on a non-convex loss, with the step bounded by
+clipping the gradient's global norm first. A steep region of the loss can give one huge
+gradient; clipping caps the step there without shrinking the learning rate everywhere."""
 
 import jax
 import jax.numpy as jnp

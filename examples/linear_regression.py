@@ -1,5 +1,11 @@
 """Batch vs stochastic vs mini-batch gradient descent on linear regression, with the same
-budget of per-example gradient evaluations (50 passes over the data)."""
+budget of per-example gradient evaluations (50 passes over the data).
+
+The idea shown: how many examples each step's gradient is averaged over. Batch descent
+takes one exact step per pass; stochastic descent takes one noisy step per example and
+needs a small learning rate to tame the noise; mini-batches sit between, many steps per
+pass with a gradient clean enough for a larger rate. All three reach the least-squares
+minimum on a convex problem."""
 
 import time
 

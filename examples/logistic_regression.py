@@ -1,5 +1,9 @@
 """Logistic regression by mini-batch gradient descent with early stopping on a held-out
-set."""
+set.
+
+The idea shown: when to stop. The training loss keeps falling, but what matters is the
+loss on data the model has not seen; training stops once the validation loss has not
+improved for a few epochs (``patience``) and returns the best parameters seen."""
 
 import jax
 import jax.numpy as jnp

@@ -1,5 +1,10 @@
 """64 learning rates for Adam and for SGD on logistic regression, each sweep one compiled
-program; prints the best and writes the U-curve plot (needs matplotlib)."""
+program; prints the best and writes the U-curve plot (needs matplotlib).
+
+The idea shown: choosing the learning rate. Too small and descent crawls, too large and
+it overshoots the valley and diverges; the final loss against the rate is a U curve,
+whose bottom is the rate to pick, and whose right edge is where steps start to
+overshoot."""
 
 import sys
 

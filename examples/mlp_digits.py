@@ -1,5 +1,10 @@
 """An MLP on scikit-learn's digits (shipped with scikit-learn, no download), trained by
-mini-batch Adam through jaxgd.fit."""
+mini-batch Adam through jaxgd.fit.
+
+The idea shown: gradient descent trains neural networks. The loss is non-convex and the
+gradients, through backpropagation, come from mini-batches; an adaptive method (Adam)
+gives each weight its own step size, and the test accuracy, not the training loss, says
+how well it learned."""
 
 import time
 

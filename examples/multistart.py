@@ -1,5 +1,9 @@
 """Himmelblau's function from 256 random starts, all in one compiled program: which of
-its four minima does each start reach?"""
+its four minima does each start reach?
+
+The idea shown: local minima. Gradient descent only goes downhill from where it starts,
+so on a function with several minima the start decides which one it finds; restarting
+from many points is the simplest way to see (or escape) them."""
 
 import jax
 import numpy as np

@@ -1,4 +1,8 @@
-"""Chaining jaxgd and optax pieces, both ways."""
+"""Chaining jaxgd and optax pieces, both ways.
+
+The idea shown: an optimizer is a chain of small transformations of the gradient
+(rescale by moment estimates, clip, multiply by minus the learning rate) ending in the
+gradient-descent step ``p <- p + update``; pieces from either library fit in one chain."""
 
 import jax
 import jax.numpy as jnp

@@ -1,4 +1,8 @@
-"""Quick start: a plain JAX training loop with jaxgd.adam (linear regression)."""
+"""Quick start: a plain JAX training loop with jaxgd.adam (linear regression).
+
+The idea shown: the gradient-descent loop itself. Each step computes the gradient of the
+loss, turns it into an update, and moves the parameters by it; the learning rate, the size
+of the move, can be changed between steps (here halved mid-run) without recompiling."""
 
 import jax
 import jax.numpy as jnp

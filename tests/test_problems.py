@@ -205,3 +205,70 @@ def test_mlp_digits():
     assert float(_value(p, params)) < 0.8 * float(_value(p, p.init_params))
     # Softmax regression variant.
     assert len(problems.mlp_digits(hidden=(), test_fraction=0.0).init_params) == 1
+
+
+# ---------------------------------------------------------------- recommender
+
+
+def _true_ratings_np(true):
+    """The true ratings matrix in float64, from the generating params, with NumPy."""
+    t = {k: np.asarray(v, np.float64) for k, v in true.items()}
+    return t["mean"] + t["user_bias"][:, None] + t["item_bias"][None, :] + t["user"] @ t["item"].T
+
+
+def test_matrix_factorization_loss_at_truth_is_noise():
+    p = problems.matrix_factorization(num_users=30, num_items=20, rank=3, density=0.5,
+                                      noise=0.3, key=3)
+    user, item, rating = (np.asarray(x) for x in p.data)
+    tu, ti, tr = (np.asarray(x) for x in p.test_data)
+    assert len(rating) + len(tr) == 300 and len(tr) == 60
+    assert user.dtype == item.dtype == np.int32 and rating.dtype == np.float32
+    _assert_f32(p.init_params)
+    assert p.init_params["user"].shape == (30, 3) and p.init_params["item_bias"].shape == (20,)
+    # every observed cell once, train and test disjoint
+    cells = np.concatenate([user * 20 + item, tu * 20 + ti])
+    assert len(np.unique(cells)) == 300
+    truth = _true_ratings_np(p.info["true_params"])
+    noise_mse = np.mean((rating - truth[user, item]) ** 2)
+    assert float(p.loss_fn(p.info["true_params"], p.data)) == pytest.approx(noise_mse, rel=1e-5)
+    assert p.info["train_noise_mse"] == pytest.approx(noise_mse, rel=1e-5)
+    test_rmse = np.sqrt(np.mean((tr - truth[tu, ti]) ** 2))
+    assert p.info["test_noise_rmse"] == pytest.approx(test_rmse, rel=1e-5)
+    assert float(p.info["rmse"](p.info["true_params"], p.test_data)) == pytest.approx(
+        test_rmse, rel=1e-5)
+    assert 0.2 < test_rmse < 0.4  # noise = 0.3
+    assert float(p.loss_fn(p.init_params, p.data)) > 2 * noise_mse
+
+
+def test_matrix_factorization_l2_penalty_per_rating():
+    p = problems.matrix_factorization(num_users=12, num_items=9, rank=2, density=0.6, l2=0.1,
+                                      key=0)
+    true = p.info["true_params"]
+    user, item, rating = (np.asarray(x) for x in p.data)
+    t = {k: np.asarray(v, np.float64) for k, v in true.items()}
+    err = rating - _true_ratings_np(true)[user, item]
+    norms = (np.sum(t["user"][user] ** 2, 1) + np.sum(t["item"][item] ** 2, 1)
+             + t["user_bias"][user] ** 2 + t["item_bias"][item] ** 2)
+    expected = np.mean(err**2 + 0.1 * norms)
+    assert float(p.loss_fn(true, p.data)) == pytest.approx(expected, rel=1e-5)
+    # a batch's gradient touches only its own users' rows
+    grad = jax.grad(p.loss_fn)(true, jax.tree.map(lambda x: x[:3], p.data))
+    touched = np.zeros(12, bool)
+    touched[user[:3]] = True
+    assert np.all(np.asarray(grad["user"])[~touched] == 0)
+    assert np.all(np.any(np.asarray(grad["user"])[touched] != 0, axis=1))
+
+
+def test_matrix_factorization_deterministic_and_validates():
+    a, b = problems.matrix_factorization(key=5), problems.matrix_factorization(key=5)
+    for x, y in zip(jax.tree.leaves((a.data, a.init_params)),
+                    jax.tree.leaves((b.data, b.init_params)), strict=True):
+        np.testing.assert_array_equal(x, y)
+    assert not np.array_equal(problems.matrix_factorization(key=6).data[2], a.data[2])
+    for kwargs, name in [({"rank": 0}, "rank"), ({"num_users": 2.5}, "num_users"),
+                         ({"density": 0.0}, "density"), ({"density": 1.5}, "density"),
+                         ({"noise": -1.0}, "noise"), ({"l2": float("nan")}, "l2"),
+                         ({"test_fraction": 1.0}, "test_fraction"),
+                         ({"init_scale": 0.0}, "init_scale")]:
+        with pytest.raises(ValueError, match=name):
+            problems.matrix_factorization(**kwargs)
