@@ -4,9 +4,8 @@ problem."""
 from __future__ import annotations
 
 import argparse
-import math
 
-from jaxgd.commands.arguments import output_file, positive_int
+from jaxgd.commands.arguments import output_file, positive_float, positive_int
 
 NAME = "lr-find"
 HELP = ("suggest a learning rate from short trainings at many rates, run as one "
@@ -14,17 +13,6 @@ HELP = ("suggest a learning rate from short trainings at many rates, run as one 
 
 #: The built-in problems it runs on: each a factory of :mod:`jaxgd.problems`.
 PROBLEMS = ("logistic_regression", "linear_regression", "mlp_digits", "quadratic")
-
-
-def positive_float(text: str) -> float:
-    """An argparse ``type``: a finite number ``> 0``."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number > 0, got {text!r}") from None
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text!r}")
-    return value
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -7,18 +7,35 @@ params and data.
 
 from .base import Problem
 from .datasets import linear_regression, logistic_regression, mlp_digits
-from .functions import HIMMELBLAU_MINIMA, beale, himmelblau, rosenbrock
+from .functions import (
+    CAMEL_MINIMA,
+    FUNCTIONS,
+    HIMMELBLAU_MINIMA,
+    beale,
+    himmelblau,
+    ill_conditioned,
+    rosenbrock,
+    saddle,
+    six_hump_camel,
+)
 from .quadratics import noisy_quadratic, quadratic
+from .recommender import matrix_factorization
 
 __all__ = [
+    "CAMEL_MINIMA",
+    "FUNCTIONS",
     "HIMMELBLAU_MINIMA",
     "Problem",
     "beale",
     "himmelblau",
+    "ill_conditioned",
     "linear_regression",
     "logistic_regression",
+    "matrix_factorization",
     "mlp_digits",
     "noisy_quadratic",
     "quadratic",
     "rosenbrock",
+    "saddle",
+    "six_hump_camel",
 ]
