@@ -104,5 +104,6 @@ def run(args: argparse.Namespace) -> int:
         print(textwrap.fill(line, width, subsequent_indent=" " * (len(name) + 1),
                             break_on_hyphens=False, break_long_words=False))
         print(textwrap.fill(first_sentence(factory.__doc__), width, initial_indent="    ",
-                            subsequent_indent="    ", break_long_words=False))
+                            subsequent_indent="    ", break_on_hyphens=False,
+                            break_long_words=False))
     return 0

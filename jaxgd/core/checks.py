@@ -118,7 +118,7 @@ BY_NAME: dict[str, Callable[[str, object], None]] = {
     "adam_b2": decay_rate,
     "adam_eps_root": non_negative,
     "adam_weight_decay": non_negative,
-    "adam_learning_rate": lambda _, v: learning_rate(v),
+    "adam_learning_rate": lambda name, v: None if callable(v) else non_negative(name, v),
     "consistent_rms": non_negative,
     "weight_lr_power": finite,
     "estim_lr0": positive,
