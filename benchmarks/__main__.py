@@ -51,7 +51,7 @@ from benchmarks import timing
 from benchmarks.ratios import Target
 
 SUITES = ["update_step", "many_leaf", "scaling", "fit_loop", "sweep", "sweep_regimes",
-          "sharding"]
+          "sharding", "parameter_free"]
 OWN = {"update_step", "many_leaf", "scaling"}  # suites that return a Report
 SUMMARY = "summary"
 DONE = "=== suite {name}: done in {seconds:.0f} s ==="

@@ -14,9 +14,10 @@ Figures per optimizer and problem:
   logistic regression's Newton solution), else the loss itself;
 * *width*: the width in decades of the set of rates whose final loss is within 10 % of
   the optimizer's own best (``<= 1.1 * best``; every grid point counts for its share of
-  the grid, ``DECADES / (POINTS - 1)`` decades; a flat-then-diverging curve counts only
-  its good points). An excess is floored at ``1e-6 *`` the start's excess, so that runs
-  that reach the minimum to float precision tie instead of ranking their rounding;
+  the grid, so the whole grid is ``DECADES``, and a curve with gaps counts only its good
+  points). Diverged or non-finite runs count as infinitely bad. An excess is floored
+  at ``1e-6 *`` the start's excess, so that runs that reach the minimum to float
+  precision tie instead of ranking their rounding;
 * *vs Adam*: the best against tuned Adam's best on the same problem.
 
 Run (from the repository root)::
@@ -99,13 +100,19 @@ def sweep_one(case: Case, problem, name: str) -> tuple[np.ndarray, np.ndarray]:
         problem.loss_fn, problem.init_params, getattr(jaxgd, name),
         hyperparams={"learning_rate": rates}, data=problem.data,
         batch_size=case.batch_size, max_steps=case.steps)
-    final = np.where(result.diverged, np.inf, result.final_loss)
-    return rates, final
+    finite = np.isfinite(result.final_loss) & ~result.diverged
+    return rates, np.where(finite, result.final_loss, np.inf)
 
 
 def width(losses: np.ndarray) -> float:
+    """Decades of the grid within ``TOLERANCE`` of the best: each point stands for the
+    half-spacings on either side of it (the two ends for one half), so all is DECADES."""
+    if not np.isfinite(np.min(losses)):
+        return 0.0
     good = losses <= (1 + TOLERANCE) * np.min(losses)
-    return float(np.sum(good) * DECADES / (POINTS - 1))
+    cell = np.full(POINTS, DECADES / (POINTS - 1))
+    cell[[0, -1]] /= 2
+    return float(np.sum(cell[good]))
 
 
 def run_case(case: Case, optimizers: Sequence[str]) -> list[dict]:
@@ -127,11 +134,24 @@ def run_case(case: Case, optimizers: Sequence[str]) -> list[dict]:
 
 
 def table(rows: list[dict]) -> str:
+    def cells(r):
+        if not np.isfinite(r["best"]):
+            return [r["problem"], r["optimizer"], "all diverged", "", "0", ""]
+        return [r["problem"], r["optimizer"], f"{r['best']:.3g}", f"{r['best_rate']:.2g}",
+                f"{r['width']:.2f}", f"{r['vs_adam']:.3g}"]
+
     return timing.markdown_table(
         ["problem", "optimizer", "best (excess) loss", "at rate", "width (decades)",
-         "best / Adam's"],
-        [[r["problem"], r["optimizer"], f"{r['best']:.3g}", f"{r['best_rate']:.2g}",
-          f"{r['width']:.2f}", f"{r['vs_adam']:.2f}"] for r in rows])
+         "best / Adam's"], [cells(r) for r in rows])
+
+
+def indifferent(rows: list[dict]) -> list[str]:
+    """The optimizers whose final loss is the same (to 1e-6) at every rate of every
+    problem: their ``learning_rate`` has no effect, so their width says nothing."""
+    names = dict.fromkeys(r["optimizer"] for r in rows)
+    return [n for n in names if all(
+        np.allclose(r["curve"], r["curve"][0], rtol=1e-6, atol=0)
+        for r in rows if r["optimizer"] == n)]
 
 
 def plot(rows: list[dict], path: Path) -> None:
@@ -180,7 +200,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             "as the excess over the known minimum where the problem has one. *Width*: "
             f"decades of rates whose final loss is within {TOLERANCE:.0%} of the "
             "optimizer's own best. Diverged trials count as infinitely bad.", "",
-            text, "", f"![learning-rate curves](plots/{picture.name})",
+            text, "",
+            *([f"The final loss of {', '.join(flat)} is the same at every rate: its "
+               "`learning_rate` has no effect (optax's formula, which it matches, "
+               "too), so its width is the whole grid and says nothing about robustness.",
+               ""] if (flat := indifferent(rows)) else []),
+            f"![learning-rate curves](plots/{picture.name})",
         ]
         timing.write_section(SECTION, "\n".join(body), args.results)
     return 0
