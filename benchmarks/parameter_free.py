@@ -145,15 +145,6 @@ def table(rows: list[dict]) -> str:
          "best / Adam's"], [cells(r) for r in rows])
 
 
-def indifferent(rows: list[dict]) -> list[str]:
-    """The optimizers whose final loss is the same (to 1e-6) at every rate of every
-    problem: their ``learning_rate`` has no effect, so their width says nothing."""
-    names = dict.fromkeys(r["optimizer"] for r in rows)
-    return [n for n in names if all(
-        np.allclose(r["curve"], r["curve"][0], rtol=1e-6, atol=0)
-        for r in rows if r["optimizer"] == n)]
-
-
 def plot(rows: list[dict], path: Path) -> None:
     from jaxgd.plot.figure import pyplot
 
@@ -201,10 +192,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"decades of rates whose final loss is within {TOLERANCE:.0%} of the "
             "optimizer's own best. Diverged trials count as infinitely bad.", "",
             text, "",
-            *([f"The final loss of {', '.join(flat)} is the same at every rate: its "
-               "`learning_rate` has no effect (optax's formula, which it matches, "
-               "too), so its width is the whole grid and says nothing about robustness.",
-               ""] if (flat := indifferent(rows)) else []),
             f"![learning-rate curves](plots/{picture.name})",
         ]
         timing.write_section(SECTION, "\n".join(body), args.results)
