@@ -10,10 +10,11 @@ elementwise pass ``p + 1e-3 * g`` over the tree flattened to one array (12 B/par
 
 Tree shapes (float32): one 16M leaf, ten 1M leaves, a ResNet-like tree of 160 leaves of
 mixed sizes (:func:`resnet_like_shapes`, 11.1M params), sixteen 256 x 256 matrices (Muon's
-Newton-Schulz path only), 1000 leaves of 1k and 300 leaves of 100. The big-leaf shapes run every variant, the ResNet-like tree :data:`RESNET_SET`
-(every 160-leaf compile takes about a second); the many-leaf shapes (where the per-leaf
-kernels dominate, see ``benchmarks/many_leaf.py`` for the fast path) run the seed set
-:data:`SEED` (sgd, momentum, rmsprop, adam). Big shapes are timed one variant at a time
+Newton-Schulz path only), 1000 leaves of 1k and 300 leaves of 100. The big-leaf shapes
+run every variant, the ResNet-like tree :data:`RESNET_SET` (every 160-leaf compile takes
+about a second); the many-leaf shapes (where the per-leaf kernels dominate, see
+``benchmarks/many_leaf.py`` for the fast path) run the seed set :data:`SEED` (sgd,
+momentum, rmsprop, adam). Big shapes are timed one variant at a time
 (jaxgd, optax and the elementwise pass in the same rounds) to bound memory.
 
 *Achieved bandwidth* (the issue's measurement 5): the bytes a step must move (p, g and the

@@ -8,7 +8,8 @@ import pytest
 
 import jaxgd
 from jaxgd import newton, scale_by_newton
-from jaxgd.transforms.linesearch import scale_by_backtracking_linesearch, tree_real_vdot
+from jaxgd.core.tree import real_vdot
+from jaxgd.transforms.linesearch import scale_by_backtracking_linesearch
 
 SOLVERS = ["dense", "cg"]
 DIM = 50
@@ -139,7 +140,7 @@ def test_line_search_after_gradient_descent_meets_armijo_and_decreases_monotonic
     opt = jaxgd.chain(jaxgd.sgd(1.0), scale_by_backtracking_linesearch(slope_rtol=c))
     x, (xs, values, grads, updates, states) = run(opt, problem.loss_fn, problem.init_params, 300)
     new_values = jax.vmap(problem.loss_fn)(xs + updates)
-    slopes = jax.vmap(tree_real_vdot)(grads, updates)
+    slopes = jax.vmap(real_vdot)(grads, updates)
     assert np.all(np.asarray(slopes) < 0)
     # Armijo, recomputed here: f(p + u) ≤ f(p) + c ⟨∇f, u⟩ (u = t d is the accepted step).
     assert np.all(new_values <= values + c * slopes + 1e-6 * np.abs(values))

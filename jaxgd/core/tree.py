@@ -148,3 +148,24 @@ def global_norm(tree: Any) -> jax.Array:
     """:math:`\\sqrt{\\sum_i \\|x_i\\|^2}` over all leaves of ``tree``."""
     leaves = jax.tree.leaves(tree)
     return jnp.sqrt(sum(jnp.sum(abs_sq(x)) for x in leaves))
+
+
+def squared_norm(tree: Any) -> jax.Array:
+    """:math:`\\sum_i \\|x_i\\|^2` over all leaves of ``tree``."""
+    return sum(jnp.sum(abs_sq(x)) for x in jax.tree.leaves(tree))
+
+
+def real_vdot(a: Any, b: Any) -> jax.Array:
+    """:math:`\\sum_i \\mathrm{Re}(a_i b_i)` over all leaves, e.g. the slope
+    :math:`\\langle d, \\nabla f \\rangle` of a line search (for complex leaves ``b`` is
+    JAX's gradient, which is already the conjugate of the Wirtinger derivative)."""
+    pairs = zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True)
+    products = [jnp.sum(jnp.real(x * y)) for x, y in pairs]
+    return sum(products, jnp.zeros([], jnp.result_type(float)))
+
+
+def scalar_state_dtype(params: Any) -> Any:
+    """The dtype of a global rule's scalar state (a distance, a step size): the widest of
+    the params' (float32 for an empty tree), so that a tree mixing bfloat16 and float32
+    leaves keeps it in float32. optax takes the narrowest."""
+    return jnp.result_type(float, *jax.tree.leaves(params))

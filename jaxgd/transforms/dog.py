@@ -8,28 +8,16 @@ from typing import Literal, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from jaxgd.core import checks, numerics, tree
+from jaxgd.core import checks, tree
 from jaxgd.core.base import GradientTransformation, Params, flatten_invariant
 
 InitStep = tuple[Literal["distance", "learning_rate", "heuristic"], float]
 _INIT_STEP_KINDS = ("distance", "learning_rate", "heuristic")
 
 
-def scalar_state_dtype(params):
-    """The dtype of a global rule's scalar state (a distance, a step size): the widest of
-    the params' (float32 for an empty tree), so that a tree mixing bfloat16 and float32
-    leaves keeps it in float32. optax takes the narrowest."""
-    return jnp.result_type(float, *jax.tree.leaves(params))
-
-
-def squared_norm(tree_) -> jax.Array:
-    """:math:`\\sum_i \\|x_i\\|^2` over all leaves of ``tree_``."""
-    return sum(jnp.sum(numerics.abs_sq(x)) for x in jax.tree.leaves(tree_))
-
-
 def _distance_squared(params0, params) -> jax.Array:
     """:math:`\\|x_0 - x\\|^2` over the whole tree."""
-    return squared_norm(jax.tree.map(lambda p0, p: p0 - p, params0, params))
+    return tree.squared_norm(jax.tree.map(lambda p0, p: p0 - p, params0, params))
 
 
 def _scaled(step_size, updates):
@@ -93,10 +81,10 @@ def scale_by_dog(init_step: InitStep, eps=1e-8) -> GradientTransformation:
         if kind == "distance":
             r0 = value
         elif kind == "heuristic":
-            r0 = value * (1 + jnp.sqrt(squared_norm(params)))
+            r0 = value * (1 + jnp.sqrt(tree.squared_norm(params)))
         else:
             r0 = 0.0
-        dtype = scalar_state_dtype(params)
+        dtype = tree.scalar_state_dtype(params)
         return DoGState(jnp.asarray(True), jax.tree.map(jnp.copy, params),
                         jnp.asarray(r0, dtype), jnp.zeros([], dtype))
 
@@ -107,7 +95,7 @@ def scale_by_dog(init_step: InitStep, eps=1e-8) -> GradientTransformation:
         dtype = state.max_dist.dtype
         distance = jnp.sqrt(_distance_squared(state.init_params, params))
         max_dist = jnp.maximum(state.max_dist, distance).astype(dtype)
-        sum_sq = (state.sum_sq_norm_grads + squared_norm(updates)).astype(dtype)
+        sum_sq = (state.sum_sq_norm_grads + tree.squared_norm(updates)).astype(dtype)
         step_size = max_dist / jnp.sqrt(sum_sq + eps)
         if kind == "learning_rate":
             step_size = jnp.where(state.is_init_step, value, step_size)
@@ -157,7 +145,7 @@ def scale_by_dowg(init_estim_sq_dist=None, eps=1e-4) -> GradientTransformation:
 
     def init(params):
         r0_sq = eps if init_estim_sq_dist is None else init_estim_sq_dist
-        dtype = scalar_state_dtype(params)
+        dtype = tree.scalar_state_dtype(params)
         return DoWGState(jax.tree.map(jnp.copy, params), jnp.zeros([], dtype),
                          jnp.asarray(r0_sq, dtype))
 
@@ -168,7 +156,8 @@ def scale_by_dowg(init_estim_sq_dist=None, eps=1e-4) -> GradientTransformation:
         dtype = state.estim_sq_dist.dtype
         sq_dist = jnp.maximum(state.estim_sq_dist,
                               _distance_squared(state.init_params, params)).astype(dtype)
-        weighted = (sq_dist * squared_norm(updates) + state.weighted_sq_norm_grads).astype(dtype)
+        weighted = sq_dist * tree.squared_norm(updates) + state.weighted_sq_norm_grads
+        weighted = weighted.astype(dtype)
         step_size = sq_dist / (jnp.sqrt(weighted) + eps)
         return _scaled(step_size, updates), DoWGState(state.init_params, weighted, sq_dist)
 

@@ -68,15 +68,6 @@ def check_extra_args(value_fn: Callable, extra_args: dict[str, Any], owner: str)
         )
 
 
-def tree_real_vdot(a: Any, b: Any) -> jax.Array:
-    """:math:`\\sum_i \\mathrm{Re}(a_i b_i)` over all leaves, the slope :math:`\\langle d,
-    \\nabla f \\rangle` of a line search (for complex leaves ``b`` is JAX's gradient, which is
-    already the conjugate of the Wirtinger derivative)."""
-    pairs = zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True)
-    products = [jnp.sum(jnp.real(x * y)) for x, y in pairs]
-    return sum(products, jnp.zeros([], jnp.result_type(float)))
-
-
 class BacktrackingInfo(NamedTuple):
     """What the last search did, for debugging.
 
@@ -227,7 +218,7 @@ def scale_by_backtracking_linesearch(
         tree.check_same_structure(updates, grad, "updates", "grad")
         dtype = state.learning_rate.dtype
         value = jnp.asarray(value, dtype)
-        slope = tree_real_vdot(updates, grad).astype(dtype)
+        slope = tree.real_vdot(updates, grad).astype(dtype)
 
         def step_to(t):
             return jax.tree.map(lambda p, d: (p + t * d).astype(p.dtype), params, updates)

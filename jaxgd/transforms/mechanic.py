@@ -15,8 +15,6 @@ from jaxgd.core.base import (
     flatten_invariant,
     is_flatten_invariant,
 )
-from jaxgd.transforms.dog import scalar_state_dtype
-from jaxgd.transforms.linesearch import tree_real_vdot
 from jaxgd.transforms.masking import update_with_extra_args
 
 
@@ -106,7 +104,7 @@ def mechanize(
     betas_list = [1.0 - 0.1**j for j in range(1, num_betas + 1)]
 
     def init(params):
-        dtype = scalar_state_dtype(params)
+        dtype = tree.scalar_state_dtype(params)
         zeros = jnp.zeros([num_betas], dtype)
         return MechanicState(base_optimizer.init(params), numerics.zero_count(), zeros, zeros,
                              zeros, jnp.full([num_betas], s_init, dtype),
@@ -126,7 +124,7 @@ def mechanize(
             tree.global_norm(params) + eps)
         decayed = jax.tree.map(lambda g, p: g + decay * p, updates, params)
         travelled = jax.tree.map(lambda x, x_0: (x_0 - x) / (total + eps), params, x0)
-        h = tree_real_vdot(decayed, travelled).astype(dtype)
+        h = tree.real_vdot(decayed, travelled).astype(dtype)
         betas = jnp.asarray(betas_list, dtype)
         m = jnp.maximum(betas * state.m, jnp.abs(h) + eps)
         v = betas**2 * state.v + h**2

@@ -16,8 +16,6 @@ import jax.numpy as jnp
 
 from jaxgd.core import checks, numerics, tree
 from jaxgd.core.base import GradientTransformation, Updates, flatten_invariant
-from jaxgd.transforms.dog import scalar_state_dtype
-from jaxgd.transforms.linesearch import tree_real_vdot
 from jaxgd.transforms.scaling import ScalarOrSchedule
 
 
@@ -140,7 +138,7 @@ def scale_by_prodigy(
     checks.non_negative("weight_decay", weight_decay)
 
     def init(params):
-        dtype = scalar_state_dtype(params)
+        dtype = tree.scalar_state_dtype(params)
         return ProdigyState(
             tree.zeros_like(params), tree.zeros_like(params), tree.zeros_like(params),
             jax.tree.map(jnp.copy, params), jnp.asarray(estim_lr0, dtype),
@@ -157,7 +155,7 @@ def scale_by_prodigy(
         sum_rate = d if safeguard_warmup else dlr
         # The distance travelled, read before the moments move on.
         moved = jax.tree.map(lambda p0, p: p0 - p, state.params0, params)
-        numerator_acum = tree_real_vdot(updates, moved)
+        numerator_acum = tree.real_vdot(updates, moved)
 
         def moments(g, m, v, s):
             dg = d * g
@@ -225,7 +223,7 @@ def scale_by_dadapt_adamw(
     gamma = beta2**0.5
 
     def init(params):
-        dtype = scalar_state_dtype(params)
+        dtype = tree.scalar_state_dtype(params)
         return DAdaptAdamWState(
             tree.zeros_like(params), tree.zeros_like(params), tree.zeros_like(params),
             jnp.asarray(estim_lr0, dtype), jnp.zeros([], dtype), numerics.zero_count())
@@ -240,7 +238,7 @@ def scale_by_dadapt_adamw(
         dlr = (d * _schedule_value(learning_rate, state.count) * correction).astype(d.dtype)
         weighted = jax.tree.map(lambda s, v: s / (jnp.sqrt(v) + eps), state.grad_sum,
                                 state.exp_avg_sq)
-        numerator_acum = tree_real_vdot(updates, weighted)
+        numerator_acum = tree.real_vdot(updates, weighted)
 
         def moments(g, m, v, s):
             return (g, beta1 * m + (1 - beta1) * dlr * g, beta2 * v + (1 - beta2) * g * g,
