@@ -40,8 +40,19 @@ def big_loss_fn(params):
     return sum(loss_fn(p) for p in params)
 
 
-@pytest.mark.parametrize("copies", [1, 2], ids=["small tree", "big tree"])
-@pytest.mark.parametrize("name", sorted(jaxgd.OPTIMIZERS))
+#: The big tree's conversion outside the program does not depend on the rule: every
+#: optimizer runs on the small tree, a few kinds of rule (elementwise, global norm,
+#: extra arguments) on the big one by default, the rest with ``-m slow``.
+BIG_TREE_BY_DEFAULT = ("adam", "lbfgs", "newton", "prodigy", "sgd")
+CASES = [
+    pytest.param(name, copies, id=f"{name}-{label}",
+                 marks=() if copies == 1 or name in BIG_TREE_BY_DEFAULT else pytest.mark.slow)
+    for name in sorted(jaxgd.OPTIMIZERS)
+    for copies, label in ((1, "small tree"), (2, "big tree"))
+]
+
+
+@pytest.mark.parametrize("name, copies", CASES)
 def test_fit_with_flat_params_equals_the_per_leaf_fit(name, copies):
     """In float64: with FMA, XLA rounds a*b+c differently for different vector widths
     (a 1000-element leaf vs one long vector), a float32 ulp per step; float64 keeps that
