@@ -156,6 +156,11 @@ def plot(rows: list[dict], path: Path) -> None:
             relative = r["rates"] / CENTRES.get(r["optimizer"], 1.0)
             ax.loglog(relative, np.where(np.isfinite(r["curve"]), r["curve"], np.nan),
                       marker=".", label=r["optimizer"])
+        # a diverging run's finite 1e20 would squash every other curve into one line: cut
+        # at 100 x the losses of the smallest rates, which hardly leave the start
+        slowest = np.array([r["curve"][0] for r in rows if r["problem"] == problem])
+        if np.isfinite(slowest).any():
+            ax.set_ylim(top=100 * np.max(slowest[np.isfinite(slowest)]))
         ax.set_title(problem, fontsize="small")
         ax.set_xlabel("learning rate / centre of its grid")
         ax.grid(True, alpha=0.3)
