@@ -127,6 +127,19 @@ BY_NAME: dict[str, Callable[[str, object], None]] = {
 }
 
 
+def count(name: str, value) -> None:
+    """A concrete whole number >= 1 (a size or a period that shapes the program)."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be an int >= 1, got {value!r}.")
+
+
+def params_given(name: str, params, why: str = "") -> None:
+    """The check of every rule that reads the params (``update(updates, state)`` gives
+    ``None``): an error naming the rule and saying what it needs them for."""
+    if params is None:
+        raise ValueError(f"{name} needs params{why}: call update(updates, state, params).")
+
+
 def check_by_name(name: str, value) -> None:
     """Run the check registered for ``name``, if there is one."""
     check = BY_NAME.get(name)

@@ -176,8 +176,7 @@ def _fromage_step(learning_rate: ScalarOrSchedule) -> GradientTransformation:
 
     def update(updates, state, params=None, **extra_args):
         del extra_args
-        if params is None:
-            raise ValueError("fromage needs params: call update(updates, state, params).")
+        checks.params_given("fromage", params)
         tree.check_same_structure(updates, params, "updates", "params")
         lr = learning_rate(state.count) if callable(learning_rate) else learning_rate
         root = jnp.sqrt(1 + lr**2)

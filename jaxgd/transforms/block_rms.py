@@ -52,10 +52,7 @@ def scale_by_param_block_rms(min_scale=1e-3) -> GradientTransformation:
 
     def update(updates, state, params=None, **extra_args):
         del extra_args
-        if params is None:
-            raise ValueError(
-                "scale_by_param_block_rms needs params: call update(updates, state, params)."
-            )
+        checks.params_given("scale_by_param_block_rms", params)
         tree.check_same_structure(updates, params, "updates", "params")
         def scale(g, p):
             return (g * safe_rms(p, min_scale)).astype(jnp.result_type(g, p))

@@ -69,8 +69,7 @@ def scale_by_cocob(alpha=100.0, eps=1e-8) -> GradientTransformation:
 
     def update(updates, state, params=None, **extra_args):
         del extra_args
-        if params is None:
-            raise ValueError("scale_by_cocob needs params: call update(updates, state, params).")
+        checks.params_given("scale_by_cocob", params)
         updates, _, *new_state = tree.map_rule(
             rule, updates, params, *state,
             names=("params", "init_particles", "cumulative_gradients", "scale", "subgradients",

@@ -90,8 +90,7 @@ def scale_by_dog(init_step: InitStep, eps=1e-8) -> GradientTransformation:
 
     def update(updates, state, params=None, **extra_args):
         del extra_args
-        if params is None:
-            raise ValueError("scale_by_dog needs params: call update(updates, state, params).")
+        checks.params_given("scale_by_dog", params)
         dtype = state.max_dist.dtype
         distance = jnp.sqrt(_distance_squared(state.init_params, params))
         max_dist = jnp.maximum(state.max_dist, distance).astype(dtype)
@@ -151,8 +150,7 @@ def scale_by_dowg(init_estim_sq_dist=None, eps=1e-4) -> GradientTransformation:
 
     def update(updates, state, params=None, **extra_args):
         del extra_args
-        if params is None:
-            raise ValueError("scale_by_dowg needs params: call update(updates, state, params).")
+        checks.params_given("scale_by_dowg", params)
         dtype = state.estim_sq_dist.dtype
         sq_dist = jnp.maximum(state.estim_sq_dist,
                               _distance_squared(state.init_params, params)).astype(dtype)

@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
-from jaxgd.core import numerics, sharding, tree
+from jaxgd.core import checks, numerics, sharding, tree
 from jaxgd.core.base import GradientTransformation, flatten_invariant
 
 
@@ -121,11 +121,7 @@ def scale_by_lbfgs(memory_size: int = 10, scale_init_precond: bool = True):
 
     def update(updates, state, params=None, **extra_args):
         del extra_args
-        if params is None:
-            raise ValueError(
-                "scale_by_lbfgs needs params to measure s = w_k - w_{k-1}: call "
-                "update(updates, state, params)."
-            )
+        checks.params_given("scale_by_lbfgs", params, " to measure s = w_k - w_{k-1}")
         tree.check_same_structure(updates, params, "updates", "params")
         g, unravel = _ravel(updates)
         w, _ = _ravel(params)

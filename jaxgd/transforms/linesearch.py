@@ -208,8 +208,7 @@ def scale_by_backtracking_linesearch(
                **extra_args):
         loss = bind_value_fn(value_fn, extra_args, "scale_by_backtracking_linesearch")
         check_extra_args(value_fn, extra_args, "scale_by_backtracking_linesearch")
-        if params is None:
-            raise ValueError("scale_by_backtracking_linesearch needs params: pass them to update.")
+        checks.params_given("scale_by_backtracking_linesearch", params)
         tree.check_same_structure(updates, params, "updates", "params")
         if value is None or grad is None:
             value_here, grad_here = jax.value_and_grad(loss)(params)

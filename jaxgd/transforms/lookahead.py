@@ -105,9 +105,7 @@ def lookahead(
                               jax.tree.map(jnp.copy, params))
 
     def update(updates, state, params=None, **extra_args):
-        if params is None:
-            raise ValueError("lookahead needs params (the fast params): call "
-                             "update(updates, state, params).")
+        checks.params_given("lookahead", params, " (the fast params)")
         tree.check_same_structure(params, state.slow, "params", "state.slow")
         updates, fast_state = fast_update(updates, state.fast_state, params, **extra_args)
         sync = state.steps_since_sync == sync_period - 1

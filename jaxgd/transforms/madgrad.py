@@ -68,10 +68,8 @@ def scale_by_madgrad(
 
     def update(updates, state, params=None, **extra_args):
         del extra_args
-        if params is None:
-            raise ValueError("scale_by_madgrad needs params: call update(updates, state, "
-                             "params); its update moves the params towards a point computed "
-                             "from the starting point x0.")
+        checks.params_given("scale_by_madgrad", params,
+                            " (its update moves them towards a point made from x0)")
         rate = learning_rate(state.count) if callable(learning_rate) else learning_rate
         weight = (rate + eps) * jnp.sqrt(state.count + 1)
 

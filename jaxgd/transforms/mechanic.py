@@ -97,8 +97,7 @@ def mechanize(
     checks.non_negative("weight_decay", weight_decay)
     checks.positive("eps", eps)
     checks.positive("s_init", s_init)
-    if isinstance(num_betas, bool) or not isinstance(num_betas, int) or num_betas < 1:
-        raise ValueError(f"num_betas must be an int >= 1, got {num_betas!r}.")
+    checks.count("num_betas", num_betas)
     base_update = update_with_extra_args(base_optimizer)
     # In Python floats, as optax: 1 - 0.1**j rounded once to the state's dtype.
     betas_list = [1.0 - 0.1**j for j in range(1, num_betas + 1)]
@@ -111,8 +110,7 @@ def mechanize(
                              jax.tree.map(jnp.copy, params))
 
     def update(updates, state, params=None, **extra_args):
-        if params is None:
-            raise ValueError("mechanize needs params: call update(updates, state, params).")
+        checks.params_given("mechanize", params)
         tree.check_same_structure(updates, params, "updates", "params")
         base_steps, base_state = base_update(updates, state.base_optimizer_state, params,
                                              **extra_args)

@@ -85,8 +85,7 @@ def scale_by_newton(
 
     def update(updates, state, params=None, *, value_fn=None, **extra_args):
         loss = bind_value_fn(value_fn, extra_args, "Newton's method")
-        if params is None:
-            raise ValueError("Newton's method needs params: pass them to update.")
+        checks.params_given("Newton's method", params)
         tree.check_same_structure(updates, params, "updates", "params")
         if solver == "dense":
             return _dense_solve(loss, params, updates, damping), state

@@ -60,8 +60,7 @@ def scale_by_novograd(
 
     def update(updates, state, params=None, **extra_args):
         del extra_args
-        if params is None:
-            raise ValueError("scale_by_novograd needs params: call update(updates, state, params).")
+        checks.params_given("scale_by_novograd", params)
         count = numerics.safe_increment(state.count)
         first = count == 1
 

@@ -146,8 +146,7 @@ def scale_by_prodigy(
 
     def update(updates, state, params=None, **extra_args):
         del extra_args
-        if params is None:
-            raise ValueError("prodigy needs params: call update(updates, state, params).")
+        checks.params_given("prodigy", params)
         count = numerics.safe_increment(state.count)
         d = state.estim_lr
         correction = (1 - beta2**count) ** 0.5 / (1 - beta1**count)
@@ -230,8 +229,7 @@ def scale_by_dadapt_adamw(
 
     def update(updates, state, params=None, **extra_args):
         del extra_args
-        if params is None:
-            raise ValueError("dadapt_adamw needs params: call update(updates, state, params).")
+        checks.params_given("dadapt_adamw", params)
         count = numerics.safe_increment(state.count)
         d = state.estim_lr
         correction = (1 - beta2**count) ** 0.5 / (1 - beta1**count)

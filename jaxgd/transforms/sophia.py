@@ -87,9 +87,7 @@ def hutchinson_estimator_diag_hessian(random_seed: jax.Array | int | None = None
 
     def update(updates, state, params=None, *, obj_fn=None, **extra_args):
         del updates
-        if params is None:
-            raise ValueError("hutchinson_estimator_diag_hessian needs params: pass them to "
-                             "update.")
+        checks.params_given("hutchinson_estimator_diag_hessian", params)
         loss = objective(obj_fn, extra_args, "hutchinson_estimator_diag_hessian")
         key, draw = jax.random.split(state.key)
         leaves, treedef = jax.tree.flatten(params)
@@ -222,8 +220,7 @@ def scale_by_sophia(
         return refresh
 
     def update(updates, state, params=None, *, obj_fn=None, **extra_args):
-        if params is None:
-            raise ValueError("sophia needs params: pass them to update.")
+        checks.params_given("sophia", params)
         count = numerics.safe_increment(state.count)
         correction = numerics.bias_correction(b1, count)
 

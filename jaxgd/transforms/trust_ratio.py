@@ -58,10 +58,7 @@ def scale_by_trust_ratio(
 
     def update(updates, state, params=None, **extra_args):
         del extra_args
-        if params is None:
-            raise ValueError(
-                "scale_by_trust_ratio needs params: call update(updates, state, params)."
-            )
+        checks.params_given("scale_by_trust_ratio", params)
         tree.check_same_structure(updates, params, "updates", "params")
         return jax.tree.map(scale_leaf, updates, params), state
 

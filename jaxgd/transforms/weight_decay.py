@@ -33,10 +33,7 @@ def add_decayed_weights(weight_decay=0.0, mask: Any | Callable[[Any], Any] = Non
 
     def update(updates, state, params=None, **extra_args):
         del extra_args
-        if params is None:
-            raise ValueError(
-                "add_decayed_weights needs params: call update(updates, state, params)."
-            )
+        checks.params_given("add_decayed_weights", params)
         tree.check_same_structure(updates, params, "updates", "params", none_is_leaf=True)
         decayed = jax.tree.map(
             lambda g, p: None if g is None else _decay(g, p, weight_decay), updates, params,

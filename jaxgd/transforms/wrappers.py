@@ -7,9 +7,8 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
-from jaxgd.core import numerics, sharding, tree
+from jaxgd.core import checks, numerics, sharding, tree
 from jaxgd.core.base import GradientTransformation, OptState, Updates
 from jaxgd.transforms.masking import update_with_extra_args
 
@@ -23,11 +22,6 @@ def _zeros_like_result(run: Callable[[], tuple[Updates, OptState]]) -> Updates:
 def _all_finite(updates: Updates) -> jax.Array:
     flags = [jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(updates)]
     return jnp.all(jnp.stack(flags)) if flags else jnp.array(True)
-
-
-def _check_count(name: str, value) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be an int >= 1, got {value!r}.")
 
 
 class ApplyIfFiniteState(NamedTuple):
@@ -71,7 +65,7 @@ def apply_if_finite(inner: GradientTransformation, max_consecutive_errors: int):
       >>> updates["w"], int(state.notfinite_count)
       (Array([0., 0.], dtype=float32), 1)
     """
-    _check_count("max_consecutive_errors", max_consecutive_errors)
+    checks.count("max_consecutive_errors", max_consecutive_errors)
     inner_update = update_with_extra_args(inner)
 
     def init(params):
@@ -157,7 +151,7 @@ def accumulate_gradients(
       (Array([0., 0.], dtype=float32), Array([-0.2, -0.3], dtype=float32))
     """
     if not callable(every_k):
-        _check_count("every_k", every_k)
+        checks.count("every_k", every_k)
     inner_update = update_with_extra_args(inner)
 
     def init(params):
