@@ -84,9 +84,9 @@ def test_trials_that_share_a_key_share_each_epochs_permutation(tol):
                                                 batch_size=8, num_epochs=3, key=0))
         jaxpr = jax.make_jaxpr(program)(lrs)
     else:  # a sweep with early stopping: its epoch loop runs while any trial runs
-        program, _ = run._trial_program(_mse, jaxgd.sgd, {}, None,
-                                        dict(batch_size=8, num_epochs=3, tol=tol),
-                                        shared_seed=True)
+        program = run._trial_program(_mse, jaxgd.sgd, {}, None,
+                                     dict(batch_size=8, num_epochs=3, tol=tol),
+                                     shared_seed=True)
         jaxpr = jax.make_jaxpr(program)({"learning_rate": lrs}, jnp.asarray(0), jnp.zeros(3),
                                         data, None, None)
     shapes = _permutation_shapes(jaxpr.jaxpr)

@@ -4,11 +4,18 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from catalog_tiers import REPRESENTATIVE
 from conftest import nested_params
 
 import jaxgd
 from jaxgd.core.base import is_flatten_invariant
-from jaxgd.train import flat
+from jaxgd.train import flat, flat_layout
+
+
+def flattens(params, optimizer, flat_params=None) -> bool:
+    """Whether fit's loop would run on one vector (jaxgd.train.flat.plan)."""
+    path = flat.plan(lambda p: 0.0, params, optimizer, flat_params, None, False)
+    return isinstance(path, flat.FlatPath)
 
 TARGET = nested_params(key=1)
 CURVATURE = jax.tree.map(lambda t: 0.5 + 1.5 * jnp.abs(jnp.cos(10 * t)), TARGET)
@@ -40,13 +47,14 @@ def big_loss_fn(params):
     return sum(loss_fn(p) for p in params)
 
 
-#: The big tree's conversion outside the program does not depend on the rule: every
-#: optimizer runs on the small tree, a few kinds of rule (elementwise, global norm,
-#: extra arguments) on the big one by default, the rest with ``-m slow``.
+#: The big tree's conversion outside the program does not depend on the rule: the
+#: representative optimizers run on the small tree, a few kinds of rule (elementwise,
+#: global norm, extra arguments) on the big one by default, all with ``-m slow``.
 BIG_TREE_BY_DEFAULT = ("adam", "lbfgs", "newton", "prodigy", "sgd")
 CASES = [
     pytest.param(name, copies, id=f"{name}-{label}",
-                 marks=() if copies == 1 or name in BIG_TREE_BY_DEFAULT else pytest.mark.slow)
+                 marks=() if name in (REPRESENTATIVE if copies == 1 else BIG_TREE_BY_DEFAULT)
+                 else pytest.mark.slow)
     for name in sorted(jaxgd.OPTIMIZERS)
     for copies, label in ((1, "small tree"), (2, "big tree"))
 ]
@@ -62,11 +70,11 @@ def test_fit_with_flat_params_equals_the_per_leaf_fit(name, copies):
         optimizer = build(name)
         start = jax.tree.map(lambda x: jnp.asarray(x, jnp.float64),
                              [nested_params(key=k) for k in range(copies)])
-        assert (len(jax.tree.leaves(start)) > flat.IN_PROGRAM_LEAVES) == (copies > 1)
+        assert (len(jax.tree.leaves(start)) > flat_layout.IN_PROGRAM_LEAVES) == (copies > 1)
         per_leaf = jaxgd.fit(big_loss_fn, start, optimizer, max_steps=20, flat_params=False)
         auto = jaxgd.fit(big_loss_fn, start, optimizer, max_steps=20)
     assert auto.losses.dtype == jnp.float64
-    assert flat.should_flatten(start, optimizer, None) == is_flatten_invariant(optimizer)
+    assert flattens(start, optimizer) == is_flatten_invariant(optimizer)
     assert jax.tree.structure(auto.params) == jax.tree.structure(start)
     assert jax.tree.structure(auto.opt_state) == jax.tree.structure(per_leaf.opt_state)
     for a, b in zip(jax.tree.leaves((auto.params, auto.opt_state)),
@@ -86,14 +94,14 @@ def test_flat_params_true_refuses_optimizers_that_flattening_would_change():
 
 def test_mixed_dtypes_stay_per_leaf_and_are_refused_when_forced():
     params = {"a": jnp.ones(3), "b": jnp.ones(2, jnp.bfloat16)}
-    assert not flat.should_flatten(params, jaxgd.adam(1e-3), None)
+    assert not flattens(params, jaxgd.adam(1e-3))
     with pytest.raises(ValueError, match="share one dtype"):
         jaxgd.fit(lambda p: jnp.sum(p["a"] ** 2) + jnp.sum(p["b"] ** 2).astype(jnp.float32),
                   params, jaxgd.adam(1e-3), max_steps=2, flat_params=True)
 
 
 def test_single_leaf_params_are_left_alone():
-    assert not flat.should_flatten(jnp.ones(5), jaxgd.adam(1e-3), None)
+    assert not flattens(jnp.ones(5), jaxgd.adam(1e-3))
 
 
 def test_resuming_a_flat_run_from_its_state_continues_the_same_run():
@@ -124,8 +132,8 @@ def test_loss_sees_the_callers_tree_and_data_batches():
 def test_flat_layout_round_trips_states_of_nested_optimizers():
     params = nested_params()
     optimizer = jaxgd.chain(jaxgd.clip_by_global_norm(1.0), jaxgd.adam(1e-3))
-    layout = flat.FlatLayout.of(params)
-    mask = flat.state_mask(optimizer, layout)
+    layout = flat_layout.FlatLayout.of(params)
+    mask = flat_layout.state_mask(optimizer, layout)
     # adam's mu and nu are params-shaped; the rest (its count, hyperparameters) is not.
     assert mask.is_params.count(True) == 2
     state = optimizer.update(jax.tree.map(jnp.ones_like, params), optimizer.init(params),
@@ -146,7 +154,7 @@ def test_state_mask_of_a_one_leaf_tree_keeps_the_count_apart():
     # not be taken for a params tree.
     params = {"w": jnp.arange(3.0)}
     optimizer = jaxgd.adam(0.1)
-    mask = flat.state_mask(optimizer, flat.FlatLayout.of(params))
+    mask = flat_layout.state_mask(optimizer, flat_layout.FlatLayout.of(params))
     assert sum(mask.is_params) == 2
     half = jaxgd.fit(lambda p: jnp.sum(p["w"] ** 2), params, optimizer, max_steps=3,
                      flat_params=True)
@@ -160,13 +168,13 @@ def test_state_mask_of_a_one_leaf_tree_keeps_the_count_apart():
 def test_conversions_outside_a_program_equal_the_traced_ones():
     # More leaves of one shape than one chunk takes (the last chunk overlaps the one
     # before), interleaved with others (scalars included), and a shape with fewer.
-    count = flat.CHUNK + 7
+    count = flat_layout.CHUNK + 7
     keys = jax.random.split(jax.random.key(0), 3 * count)
     params = [{"v": jax.random.normal(keys[3 * i], (3,)),
                "m": jax.random.normal(keys[3 * i + 1], (2, 2)),
                "s": jax.random.normal(keys[3 * i + 2], ())} for i in range(count)]
     params.append({"fewer than a chunk": jnp.arange(12.0).reshape(3, 4)})
-    layout = flat.FlatLayout.of(params)
+    layout = flat_layout.FlatLayout.of(params)
     vector = layout.ravel(params)
     raveled = layout.raveler()(params)
     assert raveled.shape == vector.shape and raveled.dtype == vector.dtype
@@ -184,7 +192,7 @@ def test_conversions_outside_a_program_equal_the_traced_ones():
 
 
 def test_user_chain_initialised_outside_the_loop_equals_the_per_leaf_fit():
-    # A chain's init is not split like the aliases' (jaxgd.core.hyperparams.HyperparamInit),
+    # A chain's init has no split_hyperparams hook like the aliases' (jaxgd.core.hyperparams),
     # so fit builds its state eagerly, on the raveled params.
     optimizer = jaxgd.chain(jaxgd.clip_by_global_norm(1.0), jaxgd.adam(0.05))
     start = jax.tree.map(jnp.zeros_like, TARGET)
@@ -198,7 +206,7 @@ def test_user_chain_initialised_outside_the_loop_equals_the_per_leaf_fit():
 
 def test_unravel_at_offsets_equals_unravel_with_the_same_derivatives():
     params = [nested_params(key=k) for k in range(3)]
-    layout = flat.FlatLayout.of(params)
+    layout = flat_layout.FlatLayout.of(params)
     vector = layout.ravel(params)
     offsets = layout.offset_inputs()
     assert layout.offset_inputs() is offsets  # one set per layout
@@ -225,22 +233,28 @@ def test_unravel_at_offsets_equals_unravel_with_the_same_derivatives():
 def test_the_loop_of_a_big_tree_takes_the_leaf_offsets_as_inputs():
     # As inputs, not constants: XLA:CPU compiles a slice at a constant offset as a
     # kernel of its own per leaf (seconds on hundreds of leaves).
-    params = [jnp.full((3,), float(i)) for i in range(flat.IN_PROGRAM_LEAVES + 4)]
+    params = [jnp.full((3,), float(i)) for i in range(flat_layout.IN_PROGRAM_LEAVES + 4)]
     lowered = jaxgd.lower_fit(lambda p: sum(jnp.sum(x ** 2) for x in p), params,
                               jaxgd.adam(0.1), max_steps=3)
-    (inputs,), _ = lowered.args_info
-    assert len(inputs.offsets) == len(params)
-    assert all(info.shape == () for info in inputs.offsets)
+    offsets = _loss_arguments(lowered)
+    assert len(offsets) == len(params)
+    assert all(info.shape == () for info in offsets)
     small = jaxgd.lower_fit(lambda p: sum(jnp.sum(x ** 2) for x in p), params[:2],
                             jaxgd.adam(0.1), max_steps=3)
-    assert small.args_info[0][0].offsets is None
+    assert _loss_arguments(small) is None
+
+
+def _loss_arguments(lowered):
+    """The offsets the lowered loop's loss cuts its leaves at (its Partial's argument)."""
+    (inputs,), _ = lowered.args_info
+    return inputs.loss.args[0]
 
 
 def test_fit_inside_a_callers_jit_keeps_the_big_trees_offsets_out_of_sight():
     # Under the caller's jit the offsets are constants of the caller's program: XLA
     # would fold the loss's cuts and the result's unflattening into constant slices, one
     # kernel per leaf again, unless they reach it through an optimization barrier.
-    leaves = flat.IN_PROGRAM_LEAVES + 4
+    leaves = flat_layout.IN_PROGRAM_LEAVES + 4
     params = {f"x{i:02d}": jnp.full((3,), float(i)) for i in range(leaves)}
 
     def loss(p):
@@ -260,8 +274,8 @@ def test_fit_inside_a_callers_jit_keeps_the_big_trees_offsets_out_of_sight():
 def test_a_loss_that_ravels_the_whole_tree_gets_slices_at_constant_offsets():
     # XLA cancels those against the loss's own concatenation.
     from jax.flatten_util import ravel_pytree
-    params = [jnp.full((3,), float(i)) for i in range(flat.IN_PROGRAM_LEAVES + 4)]
-    layout = flat.FlatLayout.of(params)
+    params = [jnp.full((3,), float(i)) for i in range(flat_layout.IN_PROGRAM_LEAVES + 4)]
+    layout = flat_layout.FlatLayout.of(params)
     weights = jnp.arange(layout.size, dtype=jnp.float32)
 
     def ravels(p, w):
@@ -281,7 +295,7 @@ def test_a_loss_that_ravels_the_whole_tree_gets_slices_at_constant_offsets():
     assert found == {"ravels": True, "concatenates": True, "per_leaf": False,
                      "out_of_order": False}
     lowered = jaxgd.lower_fit(ravels, params, jaxgd.sgd(0.1), weights, max_steps=2)
-    assert lowered.args_info[0][0].offsets is None
+    assert _loss_arguments(lowered) is None
     res = jaxgd.fit(ravels, params, jaxgd.sgd(0.1), weights, max_steps=2)
     expected = [x - 0.2 * weights[3 * i: 3 * i + 3] for i, x in enumerate(params)]
     for a, b in zip(res.params, expected, strict=True):

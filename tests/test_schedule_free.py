@@ -220,7 +220,8 @@ def test_fit_on_the_flat_path_returns_the_per_leaf_eval_params(copies):
 
     start = [nested_params(key=k) for k in range(copies)]
     opt = jaxgd.schedule_free_adamw(0.05)
-    assert jaxgd.train.flat.should_flatten(start, opt, None)
+    from jaxgd.train import flat as flat_path
+    assert isinstance(flat_path.plan(loss, start, opt, None, None, False), flat_path.FlatPath)
     flat = jaxgd.fit(loss, start, opt, max_steps=15, ema_decay=0.9)
     per_leaf = jaxgd.fit(loss, start, opt, max_steps=15, flat_params=False, ema_decay=0.9)
     for a, b in zip(jax.tree.leaves((flat.params, flat.train_params, flat.ema_params)),

@@ -1,10 +1,27 @@
-"""Hyperparameters held as arrays in the optimizer state.
+"""Hyperparameters held as arrays in the optimizer state: the one mechanism.
 
 Every jaxgd optimizer keeps its numeric hyperparameters (``learning_rate``, ``b1``,
 ``momentum``, ...) in its state, as optax's ``inject_hyperparams`` does: a plain dict of
 scalar arrays, ``state.hyperparams``. A jitted training step therefore takes them as
 *inputs*, not as compile-time constants: changing one between calls does not recompile,
 and ``jax.vmap`` over them runs many settings at once.
+
+How it works, in three parts:
+
+* an alias is its factory wrapped by :func:`inject_hyperparams` (adding an optimizer
+  means writing its rule and its factory; nothing else);
+* the wrapped factory sorts its arguments into injected values (numeric), schedules
+  (called with the step count) and fixed ones (flags, strings, masks, ``static_args``),
+  and builds ``init`` / ``update`` functions shared by every optimizer with the same
+  fixed arguments (:func:`_shared_functions`), so that two optimizers differing only in
+  their values share compiled programs;
+* its ``init`` also offers the hook :meth:`HyperparamInit.split_hyperparams`,
+  ``(init(params, hyperparams), values)``, which :func:`jaxgd.fit` reads through
+  :func:`in_program_init` to build the state inside its compiled loop from the values
+  passed in as inputs. Any ``init`` with that method gets the same treatment.
+
+:func:`jaxgd.get_hyperparams` and :func:`jaxgd.set_hyperparams`
+(:mod:`jaxgd.core.hyperparam_state`) read and write the values of a state.
 """
 
 from __future__ import annotations
@@ -149,14 +166,22 @@ def inject_hyperparams(
     return make
 
 
+def in_program_init(optimizer: GradientTransformation) -> tuple[Callable | None, Any]:
+    """``(init, hyperparams)`` with ``init(params, hyperparams) -> state`` when
+    ``optimizer.init`` has the hook ``split_hyperparams()`` (see the module docstring),
+    else ``(None, None)``: build the state with ``optimizer.init(params)``."""
+    split = getattr(optimizer.init, "split_hyperparams", None)
+    return (None, None) if split is None else split()
+
+
 class HyperparamInit:
     """The ``init`` of an optimizer made by :func:`inject_hyperparams`.
 
-    ``init(params)`` is the usual call. The pair (:attr:`shared`, :meth:`hyperparams`)
-    splits it into a function shared by every optimizer of the same setting of the fixed
-    arguments and this optimizer's values: :func:`jaxgd.fit` passes the values to its
-    compiled program as an input and builds the state inside it, with nothing compiled
-    again when only the values change.
+    ``init(params)`` is the usual call. :meth:`split_hyperparams` splits it into a
+    function shared by every optimizer of the same setting of the fixed arguments and
+    this optimizer's values: :func:`jaxgd.fit` passes the values to its compiled program
+    as an input and builds the state inside it, with nothing compiled again when only
+    the values change.
     """
 
     def __init__(self, shared: Callable, values: dict, dtypes: dict,
@@ -170,6 +195,12 @@ class HyperparamInit:
         """This optimizer's injected values (not its schedules), as ``shared`` takes them
         (NumPy scalars with ``on_host``, unless they are traced)."""
         return _values(self._dtypes, self._values, on_host)
+
+    def split_hyperparams(self) -> tuple[Callable, dict[str, Any]]:
+        """``(shared, values)``: ``shared(params, values)`` is ``self(params)``; the
+        values are NumPy scalars unless traced (a jitted call moves them with its other
+        inputs)."""
+        return self.shared, self.hyperparams(on_host=True)
 
     def __call__(self, params: Any) -> InjectHyperparamsState:
         if self._built is None:  # schedules: their step-0 values are computed by shared

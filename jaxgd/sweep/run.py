@@ -15,7 +15,7 @@ from jax.sharding import Mesh, NamedSharding
 
 from jaxgd.core.base import Params
 from jaxgd.core.cache import BoundedCache
-from jaxgd.core.tree import as_traced, shapes_key
+from jaxgd.core.tree import as_traced
 from jaxgd.sweep.placement import (
     Placement,
     check_data_split,
@@ -26,8 +26,7 @@ from jaxgd.sweep.placement import (
 )
 from jaxgd.sweep.result import SweepResult
 from jaxgd.sweep.trials import Program, Trials, as_columns, make_trials
-from jaxgd.train import flat
-from jaxgd.train.fit import fit, fit_unrestored, restored
+from jaxgd.train.fit import finish, fit, fit_traced, program_inputs
 from jaxgd.train.result import FitResult
 
 
@@ -36,11 +35,6 @@ def trial_keys(seed: jax.Array) -> tuple[jax.Array, jax.Array]:
     ``fit(..., key=fit_key)`` from ``init_fn(init_key)`` reproduces the trial."""
     init_key, fit_key = jax.random.split(jax.random.PRNGKey(seed))
     return init_key, fit_key
-
-
-def _loss_at(loss_fn, params, data, has_aux):
-    value = loss_fn(params) if data is None else loss_fn(params, data)
-    return value[0] if has_aux else value
 
 
 #: The name of the vmapped trial axis: fit's loop runs its epochs while any trial runs,
@@ -69,38 +63,35 @@ def _check_fit_kwargs(fit_kwargs: dict) -> None:
 
 def _trial_program(loss_fn, factory, static: dict, init_fn, fit_kwargs: dict,
                    shared_seed: bool):
-    """The function of one trial, vmapped over the trial axis, and the restorers left by
-    its traces: on ``fit``'s flat path for a big tree, the trials' params and state leave
-    the program flat, and ``restorers[shapes_key(start params)]`` unflattens all of them
-    at once after it (inside, every output array would add to the compile time; see
-    :mod:`jaxgd.train.flat`). None there: the outputs have the caller's layout.
+    """The function of one trial, vmapped over the trial axis: its :func:`fit_traced`
+    result (converted after the program by :func:`jaxgd.train.fit.finish`), and its
+    loss on the whole training data and on the validation data at the params it returns.
 
     ``static`` holds the arguments of ``factory`` that cannot be traced (flags,
     schedules): fixed in this program, with the numeric ones vmapped. With a
     ``shared_seed`` (one seed for all trials) the seed is not vmapped: the trials share
     their start and their data order, and each epoch's permutation is drawn once."""
-    restorers: dict[tuple, flat.Restorer | None] = {}
     has_aux = fit_kwargs.get("has_aux", False)
 
-    def one_trial(hyperparams, seed, params, data, val_data, offsets):
+    def one_trial(hyperparams, seed, params, data, val_data, caller_inputs):
         init_key, fit_key = trial_keys(seed)
         start = params if init_fn is None else init_fn(init_key)
-        result, restore = fit_unrestored(loss_fn, start, factory(**static, **hyperparams),
-                                         data, key=fit_key, val_data=val_data,
-                                         offsets=offsets, trial_axis=TRIAL_AXIS,
-                                         **fit_kwargs)
-        restorers[shapes_key(start)] = restore
-        final_params = result.params
-        if restore is not None:  # cut as fit's loop cuts them
-            final_params = restore.layout.unravel_at(final_params, flat.loss_offsets(
-                loss_fn, restore.layout, data, data is not None, offsets))
-        final = _loss_at(loss_fn, final_params, data, has_aux)
-        val = None if val_data is None else _loss_at(loss_fn, final_params, val_data, has_aux)
+        result, loss_at = fit_traced(loss_fn, start, factory(**static, **hyperparams), data,
+                                     key=fit_key, val_data=val_data,
+                                     caller_inputs=caller_inputs, trial_axis=TRIAL_AXIS,
+                                     **fit_kwargs)
+
+        def value(*batch):
+            out = loss_at(*batch)
+            return out[0] if has_aux else out
+
+        final = value() if data is None else value(data)
+        val = None if val_data is None else value(val_data)
         return result, final, val
 
     seed_axis = None if shared_seed else 0
     return jax.vmap(one_trial, in_axes=(0, seed_axis, None, None, None, None),
-                    axis_name=TRIAL_AXIS), restorers
+                    axis_name=TRIAL_AXIS)
 
 
 def _start_of_seed(init_fn, seed):
@@ -120,16 +111,15 @@ def _static_key(static: dict) -> tuple:
 
 def _compiled_program(loss_fn, factory, static: dict, init_fn, fit_kwargs: dict,
                       placement: Placement, shared_seed: bool, data: Any, val_data: Any):
-    """The jitted sweep program and its restorers (see :func:`_trial_program`); reused
+    """The jitted sweep program (see :func:`_trial_program`); reused
     by later sweeps with the same static inputs, so a second sweep over other numeric
     values (or other data of the same shapes) does not recompile. The trials are split
     over the placement's trial axis, the data's examples over its data axes; the start
     params are replicated."""
     def build():
-        program, restorers = _trial_program(loss_fn, factory, static, init_fn, fit_kwargs,
-                                            shared_seed)
+        program = _trial_program(loss_fn, factory, static, init_fn, fit_kwargs, shared_seed)
         if placement.mesh.size == 1:
-            return jax.jit(program), restorers
+            return jax.jit(program)
         lanes = placement.sharding(placement.trial_axis)
         replicated = placement.sharding()
         seeds = replicated if shared_seed else lanes
@@ -147,7 +137,7 @@ def _compiled_program(loss_fn, factory, static: dict, init_fn, fit_kwargs: dict,
                 lambda sharding, part: jax.tree.map(lambda x: moved_onto(x, sharding), part),
                 in_shardings, args, is_leaf=lambda s: isinstance(s, NamedSharding)))
 
-        return on_the_mesh, restorers
+        return on_the_mesh
 
     key = (loss_fn, factory, _static_key(static), init_fn, tuple(sorted(fit_kwargs.items())),
            placement, shared_seed, jax.tree.structure((data, val_data)))
@@ -170,24 +160,24 @@ def _run_program(trials: Trials, program: Program, loss_fn, init_fn, fit_kwargs:
     num_chunks = math.ceil(count / chunk)
     columns, seeds = as_columns(trials, program, num_chunks * chunk)
     shared_seed = bool(np.all(seeds == seeds[0]))
-    start, params, data, val_data, offsets = inputs
-    run, restorers = _compiled_program(loss_fn, program.factory, program.static, init_fn,
+    params, data, val_data, caller_inputs = inputs
+    run = _compiled_program(loss_fn, program.factory, program.static, init_fn,
                                        fit_kwargs, placement, shared_seed, data, val_data)
     outputs = []
     for i in range(num_chunks):
         rows = slice(i * chunk, (i + 1) * chunk)
         outputs.append(run({n: v[rows] for n, v in columns.items()},
                            seeds[0] if shared_seed else seeds[rows], params, data, val_data,
-                           offsets))
+                           caller_inputs))
     out = outputs[0] if num_chunks == 1 else jax.tree.map(
         lambda *xs: jnp.concatenate(xs), *outputs)
     if num_chunks * chunk != count:  # drop the padding lanes
         out = jax.tree.map(lambda x: x[:count], out)
     results, finals, vals = out
-    return restored(results, restorers[shapes_key(start)]), finals, vals
+    return finish(results), finals, vals
 
 
-def _same_layout(trees: list) -> bool:
+def _same_structure(trees: list) -> bool:
     """Whether the trees have one structure and leaves of one shape past the trial axis
     and one dtype, so that their trials can be concatenated."""
     def layout(tree):
@@ -205,7 +195,7 @@ def _merge(parts: list[tuple], rows: list[np.ndarray]) -> tuple:
     where = np.argsort(np.concatenate(rows))
 
     def merge(fields: list):
-        if not _same_layout(fields):
+        if not _same_structure(fields):
             return None
         return jax.tree.map(lambda *xs: jnp.concatenate(xs)[where], *fields)
 
@@ -333,9 +323,7 @@ def sweep(
     # the start params as the program sees them (dtypes as jit converts them)
     start = as_traced(params) if init_fn is None else jax.eval_shape(
         functools.partial(_start_of_seed, init_fn), trials.seeds[0].astype(jnp.result_type(int)))
-    # program inputs for fit's flat path, if it takes it (unused otherwise)
-    offsets = flat.FlatLayout.of(start).offset_inputs()
-    inputs = (start, params, data, val_data, offsets)
+    inputs = (params, data, val_data, program_inputs(start))
     parts = [_run_program(trials, program, loss_fn, init_fn, fit_kwargs, placement,
                           max_parallel, pad, inputs) for program in trials.programs]
     results, finals, vals = _merge(parts, [p.rows for p in trials.programs])

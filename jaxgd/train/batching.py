@@ -29,7 +29,8 @@ from jax.sharding import NamedSharding
 
 
 def num_examples(data: Any) -> int:
-    """The shared leading size of the leaves of ``data`` (checked by ``checks.check_data``)."""
+    """The shared leading size of the leaves of ``data`` (checked by
+    ``input_checks.check_data``)."""
     return int(jnp.shape(jax.tree.leaves(data)[0])[0])
 
 

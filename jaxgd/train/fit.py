@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -12,10 +13,22 @@ import numpy as np
 
 from jaxgd.core import sharding
 from jaxgd.core.base import GradientTransformation, OptState, Params, accepts_extra_args
-from jaxgd.core.hyperparams import HyperparamInit
-from jaxgd.train import batching, checks, flat, loop, step
+from jaxgd.core.hyperparams import in_program_init
+from jaxgd.train import batching, flat, input_checks, loop, step
+from jaxgd.train.flat import finish as finish
+from jaxgd.train.flat import program_inputs as program_inputs
 from jaxgd.train.progress import ProgressSink, resolve_sink
 from jaxgd.train.result import FitResult
+
+
+class _Prepared(NamedTuple):
+    """A checked call of :func:`fit`: the loop's path (:mod:`jaxgd.train.flat`), its
+    static config and traced inputs, and the user's loss (to evaluate results at)."""
+
+    path: flat.FlatPath | flat.TreePath
+    config: step.LoopConfig
+    inputs: step.LoopInputs
+    loss_fn: Callable
 
 
 def _prepare(
@@ -40,79 +53,58 @@ def _prepare(
     opt_state: OptState | None,
     flat_params: bool | None,
     ema_decay: Any = None,
-    offsets: tuple[jax.Array, ...] | None = None,
+    caller_inputs: Any = None,
     trial_axis: str | None = None,
-) -> tuple[step.LoopConfig, step.LoopInputs, flat.Restorer | None]:
+) -> _Prepared:
     """Check every input (before anything is compiled) and split them into the static
-    config and the traced inputs of :func:`jaxgd.train.loop.run`; with them, where the
-    flat path leaves it to the caller, ``restore(flat_params, flat_state) -> (params,
-    opt_state)``. ``offsets``: the layout's leaf offsets to use on the flat path of a
-    big tree (default ``layout.offset_inputs()``; see :func:`fit_unrestored`)."""
+    config and the traced inputs of :func:`jaxgd.train.loop.run`, on the path
+    :func:`jaxgd.train.flat.plan` picks."""
     if not (callable(getattr(optimizer, "init", None)) and callable(getattr(optimizer, "update",
                                                                             None))):
         raise TypeError(
             f"optimizer must be a gradient transformation (with init and update), got "
             f"{type(optimizer).__name__}; e.g. jaxgd.sgd(0.1)."
         )
-    checks.check_params(params)
+    input_checks.check_params(params)
     sharding.check_explicit_mesh_is_set((params, data, val_data, opt_state),
                                         "params, data or optimizer state")
-    n = None if data is None else checks.check_data(data)
-    batch_size = checks.check_batch_size(batch_size, n)
+    n = None if data is None else input_checks.check_data(data)
+    batch_size = input_checks.check_batch_size(batch_size, n)
     steps_per_epoch = batching.steps_per_epoch(n or 1, batch_size)
-    max_steps = checks.check_steps(max_steps, num_epochs, steps_per_epoch)
-    checks.check_tolerance("tol", tol)
-    checks.check_tolerance("grad_tol", grad_tol)
-    checks.check_val_data(val_data, data)
-    patience = checks.check_patience(patience, val_data)
-    keep = checks.check_restore_best(restore_best, val_data, batch_size)
-    checks.check_on_nonfinite(on_nonfinite)
-    checks.check_ema_decay(ema_decay)
+    max_steps = input_checks.check_steps(max_steps, num_epochs, steps_per_epoch)
+    input_checks.check_tolerance("tol", tol)
+    input_checks.check_tolerance("grad_tol", grad_tol)
+    input_checks.check_val_data(val_data, data)
+    patience = input_checks.check_patience(patience, val_data)
+    keep = input_checks.check_restore_best(restore_best, val_data, batch_size)
+    input_checks.check_on_nonfinite(on_nonfinite)
+    input_checks.check_ema_decay(ema_decay)
     if key is not None:  # checked where it goes unused too (full batch): a bad call
-        key = checks.as_key(key)
+        key = input_checks.as_key(key)
     sink = resolve_sink(progress)
     if progress_every is None:
         progress_every = max(1, max_steps // 100)
-    progress_every = checks.check_positive_int("progress_every", progress_every)
+    progress_every = input_checks.check_positive_int("progress_every", progress_every)
 
     placement = None if batch_size is None else batching.shardings(data)
-    checks.check_batch_placement(batch_size, placement)
+    input_checks.check_batch_placement(batch_size, placement)
     batch = data if batch_size is None else batching.batch_spec(data, batch_size, placement)
-    checks.check_loss_fn(loss_fn, params, batch, has_aux, with_batch=data is not None)
+    input_checks.check_loss_fn(loss_fn, params, batch, has_aux, with_batch=data is not None)
     if opt_state is not None:
-        checks.check_opt_state(optimizer, params, opt_state)
+        input_checks.check_opt_state(optimizer, params, opt_state)
     if val_data is not None:
-        checks.check_loss_fn(loss_fn, params, val_data, has_aux, with_batch=True)
+        input_checks.check_loss_fn(loss_fn, params, val_data, has_aux, with_batch=True)
 
-    # jaxgd's optimizers build their state inside the compiled program, from their
-    # hyperparameter values passed as an input; others (optax's, user-made) eagerly here.
-    init = hyperparams = layout = ravel = restore = restore_in_loop = None
-    if opt_state is None and isinstance(optimizer.init, HyperparamInit):
-        init, hyperparams = optimizer.init.shared, optimizer.init.hyperparams(on_host=True)
-    if flat.should_flatten(params, optimizer, flat_params):
-        layout = flat.FlatLayout.of(params)
-        mask = flat.state_mask(optimizer, layout)
-        restore = flat.Restorer(layout, mask)
-        raveler = layout.raveler()
-        small = len(layout.shapes) <= flat.IN_PROGRAM_LEAVES
-        if small:  # unflattened inside the loop's program (see jaxgd.train.flat)
-            restore, restore_in_loop, offsets = None, restore, None
-        else:
-            offsets = flat.loss_offsets(loss_fn, layout, batch, data is not None, offsets)
-        if small and init is not None:  # and raveled there too
-            ravel = raveler
-        else:
-            params = raveler(params)
-        if init is None:  # the state is built, or converted, here, on the flat params
-            opt_state = (optimizer.init(params) if opt_state is None
-                         else layout.ravel_state(opt_state, mask, raveler))
-    else:
-        offsets = None
-        if init is None and opt_state is None:
-            opt_state = optimizer.init(params)
+    # An optimizer that can build its state inside the compiled program, from its
+    # hyperparameter values passed as an input, does so (jaxgd.core.hyperparams);
+    # others (optax's, user-made) build it eagerly, on the params as the loop holds them.
+    init = hyperparams = None
+    if opt_state is None:
+        init, hyperparams = in_program_init(optimizer)
+    path = flat.plan(loss_fn, params, optimizer, flat_params, batch, data is not None)
+    params, opt_state = path.enter(params, opt_state, None if init else optimizer.init)
 
     config = step.LoopConfig(
-        loss_fn=loss_fn,
         update=optimizer.update,
         pass_extra_args=accepts_extra_args(optimizer.update),
         has_aux=bool(has_aux),
@@ -128,26 +120,23 @@ def _prepare(
         early_stopping=tol is not None or grad_tol is not None or val_data is not None,
         trial_axis=trial_axis,
         init=init,
-        layout=layout,
-        ravel=ravel,
-        restore=restore_in_loop,
         params_placement=sharding.ParamsPlacement.of(params),
         average_params=ema_decay is not None,
     )
     inputs = step.LoopInputs(
+        loss=path.loss(loss_fn, caller_inputs),
         params=params,
         opt_state=opt_state,
         hyperparams=hyperparams,
         data=data,
         val_data=val_data,
-        key=checks.as_key(key) if batch_size is not None else np.zeros((), np.uint32),
+        key=input_checks.as_key(key) if batch_size is not None else np.zeros((), np.uint32),
         tol=-jnp.inf if tol is None else tol,
         grad_tol=-jnp.inf if grad_tol is None else grad_tol,
         patience=jnp.iinfo(jnp.int32).max if patience is None else patience,
-        offsets=offsets,
         ema_decay=ema_decay,
     )
-    return config, inputs, restore
+    return _Prepared(path, config, inputs, loss_fn)
 
 
 def fit(
@@ -233,7 +222,7 @@ def fit(
         value returns the last parameters whose loss and gradient were finite.
       opt_state: resume from this optimizer state instead of ``optimizer.init(params)``.
       flat_params: hold the parameters as one flat vector inside the loop (the many-leaf
-        fast path, :mod:`jaxgd.train.flat`): ``None`` decides by a measured rule
+        path, :mod:`jaxgd.train.flat`): ``None`` decides by a measured rule
         (flatten-invariant optimizer, several leaves of one dtype), ``True`` / ``False``
         force it. The returned params and state have the caller's layout either way.
       ema_decay: :math:`\\beta \\in [0, 1)`: also keep the bias-corrected exponential
@@ -266,17 +255,17 @@ def fit(
       >>> res.stop_reason, bool(res.converged)
       ('grad_tol', True)
     """
-    config, inputs, restore = _prepare(
+    run = _prepare(
         loss_fn, params, optimizer, data, batch_size=batch_size, max_steps=max_steps,
         num_epochs=num_epochs, key=key, tol=tol, grad_tol=grad_tol, val_data=val_data,
         patience=patience, has_aux=has_aux, progress=progress, progress_every=progress_every,
         restore_best=restore_best, on_nonfinite=on_nonfinite, opt_state=opt_state,
         flat_params=flat_params, ema_decay=ema_decay,
     )
-    sink = config.sink
+    sink = run.config.sink
     if sink is not None and hasattr(sink, "open"):
-        sink.open(config.max_steps)
-    out = restored(loop.run(config, inputs), restore)
+        sink.open(run.config.max_steps)
+    out = finish(run.path.run(loop.run, run.config, run.inputs))
     if sink is not None and not isinstance(out.num_steps, jax.core.Tracer):
         jax.effects_barrier()  # every report delivered before the bar is closed
         if hasattr(sink, "close"):
@@ -284,51 +273,44 @@ def fit(
     return out
 
 
-def restored(result: FitResult, restore: flat.Restorer | None) -> FitResult:
-    """``result`` in the caller's layout: ``restore`` (see :func:`fit_unrestored`)
-    applied to its params and state and to the params-like fields beside them; ``result``
-    itself when ``restore`` is None."""
-    if restore is None:
-        return result
-    params, opt_state = restore(result.params, result.opt_state)
-    unravel = restore.layout.unraveler()
-    train_params, ema_params = jax.tree.map(unravel, (result.train_params, result.ema_params))
-    return result._replace(params=params, opt_state=opt_state, train_params=train_params,
-                           ema_params=ema_params)
+def fit_traced(loss_fn: Callable, params: Params, optimizer: GradientTransformation,
+               data: Any = None, *, caller_inputs: Any = None,
+               trial_axis: str | None = None, **kwargs: Any
+               ) -> tuple[FitResult, Callable[..., Any]]:
+    """:func:`fit` (same keywords, no progress) for a caller that traces it in a program
+    of its own, like :func:`jaxgd.sweep`: ``(result, loss_at)``.
 
-
-def fit_unrestored(loss_fn: Callable, params: Params, optimizer: GradientTransformation,
-                   data: Any = None, *, offsets: tuple[jax.Array, ...] | None = None,
-                   trial_axis: str | None = None,
-                   **kwargs: Any) -> tuple[FitResult, flat.Restorer | None]:
-    """:func:`fit` (same keywords, no progress) for callers that trace it in their own
-    program, like :func:`jaxgd.sweep`. On the flat path of a big tree:
-
-    * the result keeps the flat layout: ``(result, restore)``, where
-      ``restored(result, restore)`` gives the caller's layout, after the caller's
-      program (unflattening inside costs compile time per output array, see
-      :mod:`jaxgd.train.flat`); ``restore`` is None when the result has it already;
-    * ``offsets``, ``flat.FlatLayout.of(params).offset_inputs()`` passed in as inputs of
-      the caller's program, keep the loss's unflattening cheap to compile (as constants
-      each leaf's slice compiles on its own; see ``FlatLayout.unravel_at``).
-
-    ``trial_axis``: the name of the caller's ``vmap`` axis over runs, if any: the
-    early-stopping loop then runs its epochs while any run goes on, so that runs sharing
-    a key share each epoch's permutation (see :mod:`jaxgd.train.loop`)."""
-    config, inputs, restore = _prepare(loss_fn, params, optimizer, data, offsets=offsets,
-                                       trial_axis=trial_axis, **_with_defaults(kwargs))
-    return loop.run(config, inputs), restore
+    * ``result`` may hold parts that :func:`finish` converts after the caller's program
+      (converting them inside could cost compile time per leaf);
+    * ``loss_at(*batch)`` is the output of ``loss_fn`` at ``result.params`` (inside the
+      program);
+    * ``caller_inputs``: :func:`program_inputs` of the start params,
+      passed in as inputs of the caller's program, so that they are not its constants;
+    * ``trial_axis``: the name of the caller's ``vmap`` axis over runs, if any: the
+      early-stopping loop then runs its epochs while any run goes on, so that runs
+      sharing a key share each epoch's permutation (see :mod:`jaxgd.train.loop`)."""
+    run = _prepare(loss_fn, params, optimizer, data, caller_inputs=caller_inputs,
+                   trial_axis=trial_axis, **_with_defaults(kwargs))
+    result = run.path.run(loop.run, run.config, run.inputs)
+    return result, functools.partial(flat.loss_value, loss_fn, run.inputs.loss, result.params)
 
 
 def lower_fit(loss_fn: Callable, params: Params, optimizer: GradientTransformation,
               data: Any = None, **kwargs: Any) -> jax.stages.Lowered:
-    """The lowered program ``fit`` would run for these arguments (same keywords), e.g. to
-    read its text with ``.as_text()`` or compile it ahead of time with ``.compile()``. On
-    the flat path of a tree of more than ``flat.IN_PROGRAM_LEAVES`` leaves, its params
-    (in and out) and state keep the flat layout: ``fit`` ravels and unflattens them
-    outside the program (see :mod:`jaxgd.train.flat`)."""
-    config, inputs, _ = _prepare(loss_fn, params, optimizer, data, **_with_defaults(kwargs))
-    return loop.lower(config, inputs)
+    """The lowered loop ``fit`` would run for these arguments (same keywords), e.g. to
+    read its text with ``.as_text()`` or compile it ahead of time with ``.compile()``.
+    On the flat path of a big tree on XLA:CPU its params and state are the flat ones
+    (``fit`` converts them outside it; see :mod:`jaxgd.train.flat`)."""
+    run = _prepare(loss_fn, params, optimizer, data, **_with_defaults(kwargs))
+    return _program.lower(run.path, run.config, run.inputs)
+
+
+def _run_on_path(path, config: step.LoopConfig, inputs: step.LoopInputs) -> FitResult:
+    return path.run(loop.run, config, inputs)
+
+
+#: The program ``fit`` runs (traced once more, for :func:`lower_fit` only).
+_program = jax.jit(_run_on_path, static_argnums=(0, 1))
 
 
 def _with_defaults(kwargs: dict[str, Any]) -> dict[str, Any]:

@@ -1,9 +1,10 @@
 """The compiled training loop behind :func:`jaxgd.fit`: epochs of steps, on the device.
 
 :func:`run` is a ``jax.jit`` (traced inline inside a caller's trace) whose static argument
-:class:`~jaxgd.train.step.LoopConfig` holds the callables (``loss_fn``, the optimizer's
-``update``, the progress sink) and the sizes; everything numeric (params, optimizer state
-with its hyperparameters, data, key, tolerances, patience) is a traced input. Calling
+:class:`~jaxgd.train.step.LoopConfig` holds the optimizer's ``update``, the progress sink
+and the sizes; the loss (a :class:`jax.tree_util.Partial`, whose function keys the
+program too) and everything numeric (params, optimizer state with its hyperparameters,
+data, key, tolerances, patience) are traced inputs. Calling
 ``fit`` again with the same callables and sizes therefore reuses the compiled program, and
 the whole loop can be vmapped over any numeric input.
 
@@ -107,8 +108,6 @@ def _validate(cfg: LoopConfig, inputs: LoopInputs, epoch: jax.Array, started: ja
 def _run(cfg: LoopConfig, inputs: LoopInputs) -> result.FitResult:
     global _trace_count
     _trace_count += 1
-    if cfg.ravel is not None:
-        inputs = inputs._replace(params=cfg.ravel(inputs.params))
     if cfg.init is not None:
         inputs = inputs._replace(opt_state=cfg.init(inputs.params, inputs.hyperparams))
     if cfg.params_placement is not None:
@@ -201,9 +200,6 @@ def _finish(cfg: LoopConfig, inputs: LoopInputs, c: Carry, histories: jax.Array
     if evaluated is not params:
         params, train_params = evaluated, params
     ema_params = None if ema is None else ema.average
-    if cfg.restore is not None:
-        params, opt_state = cfg.restore(params, opt_state)
-        train_params, ema_params = jax.tree.map(cfg.layout.unravel, (train_params, ema_params))
     if cfg.params_placement is not None:
         params, (opt_state, train_params, ema_params) = cfg.params_placement.keep(
             params, (opt_state, train_params, ema_params))

@@ -64,7 +64,6 @@ LAST_FINITE, BEST_TRAIN, BEST_VAL = "last_finite", "best_train", "best_val"
 class LoopConfig(NamedTuple):
     """Everything the compiled loop is specialised on (hashable; callables by identity)."""
 
-    loss_fn: Callable
     update: Callable
     pass_extra_args: bool
     has_aux: bool
@@ -84,16 +83,8 @@ class LoopConfig(NamedTuple):
     # any trial runs, so the epoch count stays shared and so does the data order.
     trial_axis: str | None = None
     # ``init(params, hyperparams) -> opt_state``: the state is built inside the program
-    # (``inputs.opt_state`` is then None), see jaxgd.core.hyperparams.HyperparamInit.
+    # (``inputs.opt_state`` is then None), see jaxgd.core.hyperparams.
     init: Callable | None = None
-    # The flat fast path (jaxgd.train.flat): the params are a vector in the loop, which
-    # the loss sees unflattened by ``layout.unravel_at(vector, inputs.offsets)``;
-    # ``ravel(params) -> vector`` on the way in, ``restore(vector, flat_state) ->
-    # (params, opt_state)`` on the way out for small trees (otherwise the result keeps
-    # the flat layout and fit unflattens it outside).
-    layout: Any = None
-    ravel: Callable | None = None
-    restore: Callable | None = None
     # Params spread over an auto mesh: where the loop keeps them and their state, step
     # after step (jaxgd.core.sharding.ParamsPlacement); None lets types or XLA place them.
     params_placement: ParamsPlacement | None = None
@@ -102,15 +93,15 @@ class LoopConfig(NamedTuple):
 
 
 class LoopInputs(NamedTuple):
-    """The traced inputs of the loop. ``tol`` / ``grad_tol`` are ``-inf`` and
+    """The traced inputs of the loop. ``loss``: ``loss(params[, batch])``, a
+    :class:`jax.tree_util.Partial` (its function keys the compiled program like the
+    config, its arguments are inputs). ``tol`` / ``grad_tol`` are ``-inf`` and
     ``patience`` is the largest int32 when disabled, so that they never trigger.
-    ``params`` are in the caller's layout when ``LoopConfig.ravel`` is set, else in the
-    loop's; ``opt_state`` is in the loop's (flat on the fast path), or None with
-    ``hyperparams`` the values for ``LoopConfig.init``. ``offsets``: on the flat path
-    of a big tree, where its leaves start in the vector (see
-    :meth:`jaxgd.train.flat.FlatLayout.unravel_at`), else None. ``ema_decay``: the
-    decay of the params' EMA when ``LoopConfig.average_params``, else None."""
+    ``opt_state`` is None when ``LoopConfig.init`` builds it from ``hyperparams``.
+    ``ema_decay``: the decay of the params' EMA when ``LoopConfig.average_params``,
+    else None."""
 
+    loss: Any
     params: Any
     opt_state: Any
     hyperparams: Any
@@ -120,7 +111,6 @@ class LoopInputs(NamedTuple):
     tol: jax.Array
     grad_tol: jax.Array
     patience: jax.Array
-    offsets: tuple[jax.Array, ...] | None = None
     ema_decay: Any = None
 
 
@@ -150,11 +140,8 @@ class Carry(NamedTuple):
 
 def loss_of(cfg: LoopConfig, inputs: LoopInputs, params: Any, batch: Any
             ) -> tuple[jax.Array, Any]:
-    """``(loss, aux)`` of ``cfg.loss_fn`` under either calling convention, on the params
-    in the loop's layout."""
-    if cfg.layout is not None:
-        params = cfg.layout.unravel_at(params, inputs.offsets)
-    out = cfg.loss_fn(params, batch) if cfg.with_data else cfg.loss_fn(params)
+    """``(loss, aux)`` of ``inputs.loss`` under either calling convention."""
+    out = inputs.loss(params, batch) if cfg.with_data else inputs.loss(params)
     return out if cfg.has_aux else (out, None)
 
 
