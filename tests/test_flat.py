@@ -245,9 +245,9 @@ def test_the_loop_of_a_big_tree_takes_the_leaf_offsets_as_inputs():
 
 
 def _loss_arguments(lowered):
-    """The offsets the lowered loop's loss cuts its leaves at (its Partial's argument)."""
+    """The offsets the lowered loop's loss cuts its leaves at (its argument)."""
     (inputs,), _ = lowered.args_info
-    return inputs.loss.args[0]
+    return inputs.loss_args[0] if inputs.loss_args else None
 
 
 def test_fit_inside_a_callers_jit_keeps_the_big_trees_offsets_out_of_sight():

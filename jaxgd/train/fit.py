@@ -104,7 +104,9 @@ def _prepare(
     path = flat.plan(loss_fn, params, optimizer, flat_params, batch, data is not None)
     params, opt_state = path.enter(params, opt_state, None if init else optimizer.init)
 
+    loss, loss_args = path.loss(loss_fn, caller_inputs)
     config = step.LoopConfig(
+        loss=loss,
         update=optimizer.update,
         pass_extra_args=accepts_extra_args(optimizer.update),
         has_aux=bool(has_aux),
@@ -124,7 +126,7 @@ def _prepare(
         average_params=ema_decay is not None,
     )
     inputs = step.LoopInputs(
-        loss=path.loss(loss_fn, caller_inputs),
+        loss_args=loss_args,
         params=params,
         opt_state=opt_state,
         hyperparams=hyperparams,
@@ -292,7 +294,8 @@ def fit_traced(loss_fn: Callable, params: Params, optimizer: GradientTransformat
     run = _prepare(loss_fn, params, optimizer, data, caller_inputs=caller_inputs,
                    trial_axis=trial_axis, **_with_defaults(kwargs))
     result = run.path.run(loop.run, run.config, run.inputs)
-    return result, functools.partial(flat.loss_value, loss_fn, run.inputs.loss, result.params)
+    loss = (run.config.loss, run.inputs.loss_args)
+    return result, functools.partial(flat.loss_value, loss_fn, loss, result.params)
 
 
 def lower_fit(loss_fn: Callable, params: Params, optimizer: GradientTransformation,

@@ -42,7 +42,7 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import jax
-from jax.tree_util import Partial, register_pytree_node_class
+from jax.tree_util import register_pytree_node_class
 
 from jaxgd.core import sharding
 from jaxgd.core.base import GradientTransformation, is_flatten_invariant
@@ -58,8 +58,8 @@ class TreePath(NamedTuple):
     """The loop on the caller's tree: nothing to convert (the interface of
     :class:`FlatPath`)."""
 
-    def loss(self, loss_fn: Callable, inputs: Any = None) -> Partial:
-        return Partial(loss_fn)
+    def loss(self, loss_fn: Callable, inputs: Any = None) -> tuple[Callable, tuple]:
+        return loss_fn, ()
 
     def enter(self, params, opt_state, init: Callable | None):
         if opt_state is None and init is not None:
@@ -107,24 +107,26 @@ def _is_raveled(x) -> bool:
     return isinstance(x, Raveled)
 
 
-def finish(tree: Any) -> Any:
-    """``tree`` (e.g. a :class:`~jaxgd.train.result.FitResult`, or a batch of them) with
-    every :class:`Raveled` part unflattened, outside any program; batches of vectors (a
+#: The params-like fields of a FitResult, converted with its params.
+_PARAMS_FIELDS = ("params", "train_params", "ema_params")
+
+
+def finish(result: Any) -> Any:
+    """``result`` (a :class:`~jaxgd.train.result.FitResult`, or a batch of them) with its
+    :class:`Raveled` fields unflattened, outside any program; batches of vectors (a
     leading trial axis) give batched trees."""
-    return jax.tree.map(lambda x: x.restore() if _is_raveled(x) else x, tree,
-                        is_leaf=_is_raveled)
+    restored = {name: getattr(result, name).restore()
+                for name in (*_PARAMS_FIELDS, "opt_state") if _is_raveled(getattr(result, name))}
+    return result._replace(**restored) if restored else result
 
 
-def loss_value(loss_fn: Callable, loss: Partial, params: Any, *batch) -> Any:
+def loss_value(loss_fn: Callable, loss: tuple[Callable, tuple], params: Any, *batch) -> Any:
     """The output of the user's ``loss_fn`` at ``params`` as a run returned them:
     through the run's ``loss`` (:meth:`FlatPath.loss`) when they are still flat."""
     if _is_raveled(params):
-        return loss(params.value, *batch)
+        flat_loss, args = loss
+        return flat_loss(*args, params.value, *batch)
     return loss_fn(params, *batch)
-
-
-#: The params-like fields of a FitResult, converted with its params.
-_PARAMS_FIELDS = ("params", "train_params", "ema_params")
 
 
 class FlatPath(NamedTuple):
@@ -135,13 +137,14 @@ class FlatPath(NamedTuple):
     outside: bool  # conversions outside the loop's program (big trees, XLA:CPU)
     cuts: bool  # the loss cuts its leaves at offsets passed in as inputs
 
-    def loss(self, loss_fn: Callable, inputs: Any = None) -> Partial:
-        """``loss_fn`` of the vector, carrying the offsets it cuts at (``inputs`` from
-        :func:`program_inputs`, or this layout's own) as array inputs."""
+    def loss(self, loss_fn: Callable, inputs: Any = None) -> tuple[Callable, tuple]:
+        """``(loss, args)``: ``loss(*args, vector[, batch])`` is ``loss_fn`` of the
+        vector; ``args`` holds the offsets it cuts at (``inputs`` from
+        :func:`program_inputs`, or this layout's own), to pass in as program inputs."""
         offsets = None
         if self.cuts:
             offsets = self.layout.offset_inputs() if inputs is None else inputs
-        return Partial(FlatLoss(loss_fn, self.layout), offsets)
+        return FlatLoss(loss_fn, self.layout), (offsets,)
 
     def enter(self, params, opt_state, init: Callable | None):
         """``(params, opt_state)`` as the loop's program takes them; ``init(params)``

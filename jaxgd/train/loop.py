@@ -1,10 +1,10 @@
 """The compiled training loop behind :func:`jaxgd.fit`: epochs of steps, on the device.
 
 :func:`run` is a ``jax.jit`` (traced inline inside a caller's trace) whose static argument
-:class:`~jaxgd.train.step.LoopConfig` holds the optimizer's ``update``, the progress sink
-and the sizes; the loss (a :class:`jax.tree_util.Partial`, whose function keys the
-program too) and everything numeric (params, optimizer state with its hyperparameters,
-data, key, tolerances, patience) are traced inputs. Calling
+:class:`~jaxgd.train.step.LoopConfig` holds the callables (the loss, the optimizer's
+``update``, the progress sink) and the sizes; everything numeric (params, optimizer state
+with its hyperparameters, data, key, tolerances, patience, arrays the loss takes) is a
+traced input. Calling
 ``fit`` again with the same callables and sizes therefore reuses the compiled program, and
 the whole loop can be vmapped over any numeric input.
 

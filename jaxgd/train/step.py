@@ -64,6 +64,7 @@ LAST_FINITE, BEST_TRAIN, BEST_VAL = "last_finite", "best_train", "best_val"
 class LoopConfig(NamedTuple):
     """Everything the compiled loop is specialised on (hashable; callables by identity)."""
 
+    loss: Callable  # loss(*inputs.loss_args, params[, batch])
     update: Callable
     pass_extra_args: bool
     has_aux: bool
@@ -93,15 +94,15 @@ class LoopConfig(NamedTuple):
 
 
 class LoopInputs(NamedTuple):
-    """The traced inputs of the loop. ``loss``: ``loss(params[, batch])``, a
-    :class:`jax.tree_util.Partial` (its function keys the compiled program like the
-    config, its arguments are inputs). ``tol`` / ``grad_tol`` are ``-inf`` and
-    ``patience`` is the largest int32 when disabled, so that they never trigger.
+    """The traced inputs of the loop. ``loss_args``: the leading arguments of
+    ``LoopConfig.loss`` (arrays it takes as inputs, not constants). ``tol`` /
+    ``grad_tol`` are ``-inf`` and ``patience`` is the largest int32 when disabled, so
+    that they never trigger.
     ``opt_state`` is None when ``LoopConfig.init`` builds it from ``hyperparams``.
     ``ema_decay``: the decay of the params' EMA when ``LoopConfig.average_params``,
     else None."""
 
-    loss: Any
+    loss_args: tuple
     params: Any
     opt_state: Any
     hyperparams: Any
@@ -140,8 +141,9 @@ class Carry(NamedTuple):
 
 def loss_of(cfg: LoopConfig, inputs: LoopInputs, params: Any, batch: Any
             ) -> tuple[jax.Array, Any]:
-    """``(loss, aux)`` of ``inputs.loss`` under either calling convention."""
-    out = inputs.loss(params, batch) if cfg.with_data else inputs.loss(params)
+    """``(loss, aux)`` of ``cfg.loss`` under either calling convention."""
+    batch = (batch,) if cfg.with_data else ()
+    out = cfg.loss(*inputs.loss_args, params, *batch)
     return out if cfg.has_aux else (out, None)
 
 
