@@ -1,4 +1,2 @@
-"""Benchmarks for jaxgd: timing helpers (:mod:`benchmarks.timing`) and suites such as
-:mod:`benchmarks.update_step`, each runnable with ``python -m benchmarks.<suite>`` and each
-writing its own section of ``benchmarks/RESULTS.md``.
-"""
+"""Benchmarks for jaxgd: one harness (:mod:`benchmarks.harness`) and its suites, each
+runnable as ``python -m benchmarks.<suite>``; ``python -m benchmarks`` runs them all."""
