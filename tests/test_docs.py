@@ -114,5 +114,5 @@ def test_the_docs_build_strictly(tmp_path):
     assert run.returncode == 0, run.stderr[-4000:]
     page = (tmp_path / "site" / "api" / "transforms" / "index.html").read_text()
     assert '<div class="arithmatex">' in page and ":math:" not in page
-    assert 'id="jaxgd.transforms.adaptive.scale_by_adagrad"' in page
+    assert 'id="jaxgd.transforms.rms.scale_by_adagrad"' in page
     assert (tmp_path / "site" / "figures" / "paths.png").is_file()

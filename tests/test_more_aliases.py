@@ -10,16 +10,14 @@ from conftest import nested_params, random_like
 
 import jaxgd
 from jaxgd.core.hyperparam_state import get_hyperparams, set_hyperparams
-from jaxgd.optimizers.first_order import (
-    noisy_sgd,
-    optimistic_gradient_descent,
-    polyak_sgd,
-    rprop,
-    sign_sgd,
-)
+from jaxgd.optimizers.adafactor import adafactor
 from jaxgd.optimizers.layerwise import fromage, lamb, lars, novograd
-from jaxgd.optimizers.memory_efficient import adafactor, sm3
-from jaxgd.optimizers.quasi_newton import lbfgs
+from jaxgd.optimizers.lbfgs import lbfgs
+from jaxgd.optimizers.optimistic import optimistic_gradient_descent
+from jaxgd.optimizers.polyak import polyak_sgd
+from jaxgd.optimizers.sgd import noisy_sgd
+from jaxgd.optimizers.sign import rprop, sign_sgd
+from jaxgd.optimizers.sm3 import sm3
 from jaxgd.transforms.lbfgs import scale_by_lbfgs
 from jaxgd.transforms.linesearch import ScaleByBacktrackingLinesearchState
 

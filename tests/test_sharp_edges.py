@@ -13,7 +13,7 @@ import pytest
 
 import jaxgd
 from jaxgd.train import fit, progress, trace_count
-from jaxgd.transforms.rprop import scale_by_rprop
+from jaxgd.transforms.sign import scale_by_rprop
 
 X = jnp.linspace(-1.0, 1.0, 16).reshape(8, 2)
 Y = X @ jnp.array([1.0, -2.0])

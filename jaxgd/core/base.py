@@ -5,6 +5,11 @@ It is structurally the same as optax's, so jaxgd and optax transformations chain
 each other and drop into flax / equinox training loops unchanged. When optax is installed
 a jaxgd transformation *is* an ``optax.GradientTransformationExtraArgs`` (see
 :mod:`jaxgd.core.interop`), so optax's own wrappers pass it their extra arguments.
+
+Extra arguments (the loss ``value``, ``value_fn``, batch data) are routed here: to the
+links that take ``**extra_args`` (:func:`accepts_extra_args`, :func:`update_with_extra_args`)
+and to the keyword arguments of a loss function (:func:`bind_value_fn`,
+:func:`check_extra_args`).
 """
 
 from __future__ import annotations
@@ -99,6 +104,74 @@ def _accepts_extra_args(update: Callable) -> bool:
     except (TypeError, ValueError):
         return False
     return any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)
+
+
+def update_with_extra_args(inner) -> Callable:
+    """``inner.update``, dropping extra keyword arguments when it does not take them (plain
+    optax transformations)."""
+    if accepts_extra_args(inner.update):
+        return inner.update
+
+    def update(updates, state, params=None, **extra_args):
+        del extra_args
+        return inner.update(updates, state, params)
+
+    return update
+
+
+# Extra arguments that the solvers consume themselves and never forward to ``value_fn``.
+_RESERVED = frozenset({"value", "grad", "value_fn"})
+
+
+def _keyword_names(value_fn: Callable) -> frozenset[str] | None:
+    """The names ``value_fn`` takes after ``params``; ``None`` when any name may be one of
+    them (it takes ``**kwargs``, or its signature cannot be read)."""
+    try:
+        parameters = list(inspect.signature(value_fn).parameters.values())
+    except (TypeError, ValueError):
+        return None
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
+        return None
+    return frozenset(p.name for p in parameters[1:]
+                     if p.kind is not inspect.Parameter.POSITIONAL_ONLY)
+
+
+def bind_value_fn(value_fn: Callable | None, extra_args: dict[str, Any], owner: str) -> Callable:
+    """``params -> loss``: ``value_fn`` with the extra arguments it names (batch data) bound.
+
+    Extra arguments that ``value_fn`` does not take are left for the other links of a
+    chain; a ``value_fn`` with ``**kwargs`` receives all of them.
+    """
+    if value_fn is None:
+        raise ValueError(
+            f"{owner} needs the loss: pass value_fn= (a function params -> scalar loss) to "
+            "update, e.g. opt.update(grads, state, params, value_fn=loss_fn). Batch data "
+            "that the loss takes as keyword arguments can be passed to update as well."
+        )
+    if not callable(value_fn):
+        raise TypeError(f"{owner}: value_fn must be callable, got {type(value_fn).__name__}.")
+    takes = _keyword_names(value_fn)
+    names = set(extra_args) - _RESERVED
+    if takes is not None:
+        names &= takes
+    return functools.partial(value_fn, **{name: extra_args[name] for name in names})
+
+
+def check_extra_args(value_fn: Callable, extra_args: dict[str, Any], owner: str) -> None:
+    """A ``TypeError`` for extra arguments that neither ``owner`` nor ``value_fn`` takes: a
+    misspelt ``value=`` or ``grad=`` would otherwise be dropped without a word, and a
+    solver would recompute them (or, for a batch, evaluate the loss without it)."""
+    takes = _keyword_names(value_fn)
+    if takes is None:
+        return
+    unknown = sorted(set(extra_args) - _RESERVED - takes)
+    if unknown:
+        valid = sorted(_RESERVED) + sorted(takes)
+        raise TypeError(
+            f"{owner}.update got unexpected keyword argument(s) {unknown}: neither it nor "
+            f"value_fn takes them. The valid ones are {valid} (value, grad and value_fn, "
+            "then the keyword arguments of value_fn); check the spelling."
+        )
 
 
 def chain(*transforms) -> GradientTransformation:

@@ -7,38 +7,25 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from jaxgd.core.base import GradientTransformation
-from jaxgd.optimizers.adam_family import (
-    adabelief,
-    adadelta,
-    adamax,
-    adamaxw,
-    adamw,
-    amsgrad,
-    lion,
-    nadam,
-    nadamw,
-    radam,
-    yogi,
-)
-from jaxgd.optimizers.adaptive import adagrad, adam, rmsprop
+from jaxgd.optimizers.adafactor import adafactor
+from jaxgd.optimizers.adam import adam, adamax, adamaxw, adamw, amsgrad, nadam, nadamw
+from jaxgd.optimizers.adam_variants import adabelief, radam, yogi
 from jaxgd.optimizers.ademamix import ademamix, simplified_ademamix
 from jaxgd.optimizers.adopt import adopt
-from jaxgd.optimizers.first_order import (
-    noisy_sgd,
-    optimistic_gradient_descent,
-    polyak_sgd,
-    rprop,
-    sign_sgd,
-)
 from jaxgd.optimizers.layerwise import fromage, lamb, lars, novograd
+from jaxgd.optimizers.lbfgs import lbfgs
+from jaxgd.optimizers.lion import lion
 from jaxgd.optimizers.madgrad import madgrad
-from jaxgd.optimizers.memory_efficient import adafactor, sm3
 from jaxgd.optimizers.muon import muon
+from jaxgd.optimizers.newton import newton
+from jaxgd.optimizers.optimistic import optimistic_gradient_descent
 from jaxgd.optimizers.parameter_free import cocob, dadapt_adamw, dog, dowg, prodigy
-from jaxgd.optimizers.quasi_newton import lbfgs
+from jaxgd.optimizers.polyak import polyak_sgd
+from jaxgd.optimizers.rms import adadelta, adagrad, rmsprop
 from jaxgd.optimizers.schedule_free import schedule_free_adamw, schedule_free_sgd
-from jaxgd.optimizers.second_order import newton
-from jaxgd.optimizers.sgd import momentum, nesterov, sgd
+from jaxgd.optimizers.sgd import momentum, nesterov, noisy_sgd, sgd
+from jaxgd.optimizers.sign import rprop, sign_sgd
+from jaxgd.optimizers.sm3 import sm3
 from jaxgd.optimizers.sophia import sophia
 
 OPTIMIZERS: dict[str, Callable[..., GradientTransformation]] = {

@@ -6,8 +6,7 @@ except that ``weight_decay`` is a number, not a schedule.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -15,15 +14,12 @@ import jax.numpy as jnp
 from jaxgd.core import checks, numerics, tree
 from jaxgd.core.base import GradientTransformation, chain
 from jaxgd.core.hyperparams import inject_hyperparams
-from jaxgd.transforms.adaptive import scale_by_adam
+from jaxgd.transforms.adam import scale_by_adam
+from jaxgd.transforms.layerwise import scale_by_novograd, scale_by_trust_ratio
 from jaxgd.transforms.masking import masked
-from jaxgd.transforms.momentum import trace
-from jaxgd.transforms.novograd import scale_by_novograd
 from jaxgd.transforms.scaling import ScalarOrSchedule, scale_by_learning_rate
-from jaxgd.transforms.trust_ratio import scale_by_trust_ratio
-from jaxgd.transforms.weight_decay import add_decayed_weights
-
-Mask = Any | Callable[[Any], Any] | None
+from jaxgd.transforms.sgd import trace
+from jaxgd.transforms.weight_decay import Mask, add_decayed_weights
 
 
 @inject_hyperparams
@@ -139,7 +135,7 @@ def novograd(
              + \\lambda p_t, \\quad p_{t+1} = p_t - \\eta_t m_t
 
     per leaf, starting from :math:`v_1 = \\|g_1\\|^2` and :math:`m_1` = the first
-    normalised gradient (see :func:`jaxgd.transforms.novograd.scale_by_novograd`).
+    normalised gradient (see :func:`jaxgd.transforms.layerwise.scale_by_novograd`).
 
     Args:
       learning_rate: :math:`\\eta_t`, or a schedule.

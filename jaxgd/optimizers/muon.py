@@ -16,7 +16,7 @@ from jaxgd.core import checks
 from jaxgd.core.base import GradientTransformation, chain
 from jaxgd.core.hyperparams import inject_hyperparams
 from jaxgd.core.interop import is_params_placeholder
-from jaxgd.transforms.adaptive import scale_by_adam
+from jaxgd.transforms.adam import scale_by_adam
 from jaxgd.transforms.masking import partition
 from jaxgd.transforms.muon import (
     DEFAULT_NS_COEFFS,

@@ -16,7 +16,7 @@ import operator
 from jaxgd.core.base import GradientTransformation, chain
 from jaxgd.core.hyperparams import inject_hyperparams
 from jaxgd.schedules import warmup_constant_schedule
-from jaxgd.transforms.adaptive import scale_by_rms
+from jaxgd.transforms.rms import scale_by_rms
 from jaxgd.transforms.scaling import ScalarOrSchedule, scale_by_learning_rate
 from jaxgd.transforms.schedule_free import schedule_free
 from jaxgd.transforms.weight_decay import add_decayed_weights

@@ -1,11 +1,15 @@
-"""Gradient descent, with and without momentum."""
+"""Gradient descent: plain, with heavy-ball or Nesterov momentum, and with annealed gradient
+noise."""
 
 from __future__ import annotations
 
+import jax
+
 from jaxgd.core.base import GradientTransformation, chain, identity
 from jaxgd.core.hyperparams import inject_hyperparams
-from jaxgd.transforms.momentum import trace
+from jaxgd.transforms.noise import add_noise
 from jaxgd.transforms.scaling import ScalarOrSchedule, scale_by_learning_rate
+from jaxgd.transforms.sgd import trace
 
 
 @inject_hyperparams
@@ -69,3 +73,38 @@ def nesterov(
     .. math:: v_t = g_t + \\mu\\,v_{t-1}, \\qquad p_{t+1} = p_t - \\eta\\,(g_t + \\mu\\,v_t)
     """
     return chain(trace(momentum, True, accumulator_dtype), scale_by_learning_rate(learning_rate))
+
+
+def noisy_sgd(
+    learning_rate: ScalarOrSchedule,
+    eta=0.01,
+    gamma=0.55,
+    key: jax.Array | int | None = None,
+    *,
+    seed: int | None = None,
+) -> GradientTransformation:
+    """Gradient descent with annealed Gaussian gradient noise (Neelakantan et al., 2015).
+
+    .. math::
+       p_{t+1} = p_t - \\eta_t\\,(g_t + \\sigma_t \\xi_t), \\qquad
+       \\sigma_t^2 = \\frac{\\eta}{t^{\\gamma}}, \\quad \\xi_t \\sim \\mathcal N(0, I)
+
+    The PRNG key is held in the state and split at every step. The same ``key`` gives the
+    same noise as ``optax.noisy_sgd``.
+
+    Args:
+      learning_rate: :math:`\\eta_t`, or a schedule.
+      eta: :math:`\\eta \\ge 0`, the initial noise variance.
+      gamma: :math:`\\gamma \\ge 0`, the decay exponent of the variance.
+      key: a PRNG key (``jax.random.key(0)``) or an int seed; ``None`` means seed 0.
+      seed: an int seed, optax's older spelling of ``key`` (give at most one of the two).
+
+    Reference:
+      Neelakantan et al., `Adding Gradient Noise Improves Learning for Very Deep Networks
+      <https://arxiv.org/abs/1511.06807>`_, 2015.
+    """
+    return chain(add_noise(eta, gamma, key, seed=seed), scale_by_learning_rate(learning_rate))
+
+
+# The key is not a hyperparameter: an int seed must stay an int, not become a float array.
+noisy_sgd = inject_hyperparams(noisy_sgd, static_args=("key", "seed"))

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 
 from jaxgd.core import checks, numerics, tree
 from jaxgd.core.base import GradientTransformation, flatten_invariant
-from jaxgd.transforms.adaptive import ScaleByAdamState
+from jaxgd.transforms.adam import ScaleByAdamState
 
 
 def quarter_power(count: jax.Array) -> jax.Array:

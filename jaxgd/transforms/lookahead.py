@@ -15,9 +15,9 @@ from jaxgd.core.base import (
     Params,
     flatten_invariant,
     is_flatten_invariant,
+    update_with_extra_args,
 )
 from jaxgd.core.hyperparam_state import is_inject_state
-from jaxgd.transforms.masking import update_with_extra_args
 
 
 class LookaheadState(NamedTuple):

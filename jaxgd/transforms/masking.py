@@ -4,13 +4,13 @@ each labelled part (``partition``)."""
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Hashable, Mapping
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 
-from jaxgd.core.base import GradientTransformation, OptState, accepts_extra_args
+from jaxgd.core.base import GradientTransformation, OptState, update_with_extra_args
 from jaxgd.core.interop import MaskedNode, is_params_placeholder
 from jaxgd.core.tree import describe_structure
 
@@ -70,19 +70,6 @@ def _mask_for(mask, tree: Any, name: str) -> Any:
 
 def _select(mask_tree: Any, tree: Any) -> Any:
     return jax.tree.map(lambda m, x: x if m else MaskedNode(), mask_tree, tree)
-
-
-def update_with_extra_args(inner) -> Callable:
-    """``inner.update``, dropping extra keyword arguments when it does not take them (plain
-    optax transformations)."""
-    if accepts_extra_args(inner.update):
-        return inner.update
-
-    def update(updates, state, params=None, **extra_args):
-        del extra_args
-        return inner.update(updates, state, params)
-
-    return update
 
 
 def masked(inner: GradientTransformation, mask) -> GradientTransformation:

@@ -14,8 +14,8 @@ from jaxgd.core.base import (
     Updates,
     flatten_invariant,
     is_flatten_invariant,
+    update_with_extra_args,
 )
-from jaxgd.transforms.masking import update_with_extra_args
 
 
 class MechanicState(NamedTuple):

@@ -12,6 +12,7 @@ import numpy as np
 
 from jaxgd.core import checks, numerics, sharding, tree
 from jaxgd.core.base import GradientTransformation, Updates, init_empty_state
+from jaxgd.transforms.adam import debiased_mean
 
 Preconditioning = Literal["frobenius", "spectral", "aol", "schatten"]
 PRECONDITIONINGS = ("frobenius", "spectral", "aol", "schatten")
@@ -271,14 +272,11 @@ def scale_by_muon(
         dims = leaf_dimension_numbers(weight_dimension_numbers, updates)
         check_leaves(dims, updates)
         count = numerics.safe_increment(state.count)
-        correction = numerics.bias_correction(beta, count)
-        next_correction = numerics.bias_correction(beta, numerics.safe_increment(count))
+        mean = debiased_mean(beta, count, nesterov=nesterov)
 
         def rule(g, m):
             m = (1 - beta) * g + beta * numerics.widened(m, g)
-            if nesterov:
-                return beta * (m / next_correction) + (1 - beta) * (g / correction), m
-            return m / correction, m
+            return mean(g, m), m
 
         mu_hat, mu = tree.map_rule(rule, updates, state.mu, names=("mu",))
         leaves, treedef = jax.tree.flatten(mu_hat)

@@ -7,8 +7,12 @@ import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
 from jaxgd.core import checks, tree
-from jaxgd.core.base import GradientTransformation, flatten_invariant, init_empty_state
-from jaxgd.transforms.linesearch import bind_value_fn
+from jaxgd.core.base import (
+    GradientTransformation,
+    bind_value_fn,
+    flatten_invariant,
+    init_empty_state,
+)
 
 SOLVERS = ("cg", "dense")
 

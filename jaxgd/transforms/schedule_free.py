@@ -16,9 +16,9 @@ from jaxgd.core.base import (
     Params,
     flatten_invariant,
     is_flatten_invariant,
+    update_with_extra_args,
 )
 from jaxgd.core.interop import MaskedNode
-from jaxgd.transforms.masking import update_with_extra_args
 from jaxgd.transforms.scaling import ScalarOrSchedule
 
 try:  # a state made by optax.contrib.schedule_free is found and evaluated too

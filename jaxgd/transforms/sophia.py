@@ -15,10 +15,10 @@ from jaxgd.core.base import (
     GradientTransformation,
     Updates,
     accepts_extra_args,
+    bind_value_fn,
     flatten_invariant,
     is_flatten_invariant,
 )
-from jaxgd.transforms.linesearch import bind_value_fn
 from jaxgd.transforms.noise import as_prng_key
 
 

@@ -12,6 +12,10 @@ from jaxgd.core import checks, tree
 from jaxgd.core.base import GradientTransformation, flatten_invariant, identity, init_empty_state
 from jaxgd.transforms.masking import masked
 
+# Which leaves a rule applies to: a tree of booleans shaped like the params (or a prefix of
+# it), a function params -> such a tree, or None for all.
+Mask = Any | Callable[[Any], Any] | None
+
 
 def add_decayed_weights(weight_decay=0.0, mask: Any | Callable[[Any], Any] = None):
     """Add the weights, scaled, to the updates: :math:`u \\leftarrow g + \\lambda\\,p`.

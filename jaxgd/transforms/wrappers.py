@@ -9,8 +9,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxgd.core import checks, numerics, sharding, tree
-from jaxgd.core.base import GradientTransformation, OptState, Updates
-from jaxgd.transforms.masking import update_with_extra_args
+from jaxgd.core.base import GradientTransformation, OptState, Updates, update_with_extra_args
 
 
 def _zeros_like_result(run: Callable[[], tuple[Updates, OptState]]) -> Updates:

@@ -1,4 +1,5 @@
-"""Momentum: an exponentially decaying trace of past updates."""
+"""Gradient descent's momentum: an exponentially decaying trace of past updates (heavy-ball
+or Nesterov)."""
 
 from __future__ import annotations
 

@@ -61,7 +61,7 @@ def lbfgs(
 
     Example:
       >>> import jax, jax.numpy as jnp, jaxgd
-      >>> from jaxgd.optimizers.quasi_newton import lbfgs
+      >>> from jaxgd.optimizers.lbfgs import lbfgs
       >>> loss = jaxgd.problems.rosenbrock().loss_fn
       >>> opt, x = lbfgs(), jnp.array([-1.2, 1.0])
       >>> state = opt.init(x)

@@ -1,4 +1,4 @@
-"""Variants of Adam's moment estimates: AMSGrad, AdaMax, AdaBelief, Yogi and RAdam.
+"""Adam variants that change its moment estimates: AdaBelief, Yogi and RAdam.
 
 Each is a per-array rule lifted with :func:`jaxgd.core.tree.map_rule`; the step counts and
 every hyperparameter may be traced, so branching on values is done with ``jnp.where``.
@@ -13,126 +13,7 @@ import jax.numpy as jnp
 
 from jaxgd.core import checks, numerics, tree
 from jaxgd.core.base import GradientTransformation, Updates, flatten_invariant
-from jaxgd.transforms.adaptive import ScaleByAdamState
-
-
-def _zero_moments(params) -> ScaleByAdamState:
-    return ScaleByAdamState(numerics.zero_count(), tree.zeros_like(params), tree.zeros_like(params))
-
-
-def _mean_estimate(g, m, b1, correction1, next_correction1, nesterov: bool):
-    """Debiased first moment; with Nesterov, the look-ahead mix of NAdam (Dozat, 2016)."""
-    if nesterov:
-        return b1 * (m / next_correction1) + (1 - b1) * (g / correction1)
-    return m / correction1
-
-
-class ScaleByAmsgradState(NamedTuple):
-    """Step count, moving averages :math:`m`, :math:`v` and the running maximum
-    :math:`\\hat v^{max}`."""
-
-    count: jax.Array
-    mu: Updates
-    nu: Updates
-    nu_max: Updates
-
-
-def scale_by_amsgrad(
-    b1=0.9,
-    b2=0.999,
-    eps=1e-8,
-    eps_root=0.0,
-    mu_dtype=None,
-    bias_correction_mu: bool = True,
-    bias_correction_nu: bool = True,
-    *,
-    nu_dtype=None,
-) -> GradientTransformation:
-    """AMSGrad scaling (Reddi et al., 2018): Adam with a non-increasing denominator.
-
-    .. math::
-       m_t = \\beta_1 m_{t-1} + (1 - \\beta_1) g_t, \\quad
-       v_t = \\beta_2 v_{t-1} + (1 - \\beta_2) g_t^2, \\\\
-       \\hat v^{max}_t = \\max(\\hat v^{max}_{t-1}, \\hat v_t), \\quad
-       u_t = \\frac{\\hat m_t}{\\sqrt{\\hat v^{max}_t + \\epsilon_{root}} + \\epsilon}
-
-    with :math:`\\hat m_t = m_t / (1 - \\beta_1^t)` and :math:`\\hat v_t = v_t / (1 - \\beta_2^t)`
-    (each correction can be switched off; the paper uses neither).
-
-    Args:
-      b1: :math:`\\beta_1 \\in [0, 1)`.
-      b2: :math:`\\beta_2 \\in [0, 1)`.
-      eps: :math:`\\epsilon`, outside the square root; > 0 unless ``eps_root > 0``.
-      eps_root: :math:`\\epsilon_{root} \\ge 0`, inside the square root.
-      mu_dtype: the dtype :math:`m` is stored in, or ``None`` for each parameter's dtype
-        (see :func:`jaxgd.scale_by_adam`).
-      bias_correction_mu: debias :math:`m_t`.
-      bias_correction_nu: debias :math:`v_t` before taking the maximum.
-      nu_dtype: the same for :math:`v` and :math:`\\hat v^{max}` (not in optax).
-    """
-    checks.adam_moments(b1, b2, eps, eps_root)
-    mu_dtype = checks.state_dtype("mu_dtype", mu_dtype)
-    nu_dtype = checks.state_dtype("nu_dtype", nu_dtype)
-
-    def init(params):
-        # A separate buffer per field: a jitted step may donate the state.
-        nu = (tree.zeros_like(params, nu_dtype) for _ in range(2))  # nu, nu_max
-        return ScaleByAmsgradState(numerics.zero_count(), tree.zeros_like(params, mu_dtype),
-                                   *nu)
-
-    def update(updates, state, params=None, **extra_args):
-        del params, extra_args
-        count = numerics.safe_increment(state.count)
-        correction1 = numerics.bias_correction(b1, count) if bias_correction_mu else 1
-        correction2 = numerics.bias_correction(b2, count) if bias_correction_nu else 1
-
-        def rule(g, m, v, v_max):
-            m = (1 - b1) * g + b1 * numerics.widened(m, g)
-            v = (1 - b2) * numerics.abs_sq(g) + b2 * numerics.widened(v, g)
-            v_max = jnp.maximum(numerics.widened(v_max, g), v / correction2)
-            return (m / correction1) / (jnp.sqrt(v_max + eps_root) + eps), m, v, v_max
-
-        updates, mu, nu, nu_max = tree.map_rule(
-            rule, updates, state.mu, state.nu, state.nu_max, names=("mu", "nu", "nu_max")
-        )
-        return updates, ScaleByAmsgradState(count, mu, nu, nu_max)
-
-    return flatten_invariant(GradientTransformation(init, update))
-
-
-def scale_by_adamax(b1=0.9, b2=0.999, eps=1e-8) -> GradientTransformation:
-    """AdaMax scaling (Kingma & Ba, 2015, sec. 7): Adam with the infinity norm.
-
-    .. math::
-       m_t = \\beta_1 m_{t-1} + (1 - \\beta_1) g_t, \\quad
-       v_t = \\max(\\beta_2 v_{t-1}, |g_t| + \\epsilon), \\quad
-       u_t = \\frac{m_t}{(1 - \\beta_1^t)\\, v_t}
-
-    :math:`v_t` needs no bias correction. State: ``ScaleByAdamState(count, mu, nu)``.
-
-    Args:
-      b1: :math:`\\beta_1 \\in [0, 1)`.
-      b2: :math:`\\beta_2 \\in [0, 1)`, the decay of the running maximum.
-      eps: :math:`\\epsilon > 0`, keeps :math:`v_t` away from zero.
-    """
-    checks.decay_rate("b1", b1)
-    checks.decay_rate("b2", b2)
-    checks.positive("eps", eps)
-
-    def update(updates, state, params=None, **extra_args):
-        del params, extra_args
-        count = numerics.safe_increment(state.count)
-        correction1 = numerics.bias_correction(b1, count)
-
-        def rule(g, m, v):
-            m = (1 - b1) * g + b1 * m
-            v = jnp.maximum(jnp.abs(g) + eps, b2 * v)
-            return (m / correction1) / v, m, v
-
-        updates, mu, nu = tree.map_rule(rule, updates, state.mu, state.nu, names=("mu", "nu"))
-        return updates, ScaleByAdamState(count, mu, nu)
-
-    return flatten_invariant(GradientTransformation(_zero_moments, update))
+from jaxgd.transforms.adam import ScaleByAdamState, debiased_mean, zero_moments
 
 
 class ScaleByBeliefState(NamedTuple):
@@ -168,19 +49,18 @@ def scale_by_belief(
     checks.adam_moments(b1, b2, eps, eps_root)
 
     def init(params):
-        return ScaleByBeliefState(*_zero_moments(params))
+        return ScaleByBeliefState(*zero_moments(params))
 
     def update(updates, state, params=None, **extra_args):
         del params, extra_args
         count = numerics.safe_increment(state.count)
-        correction1 = numerics.bias_correction(b1, count)
+        mean = debiased_mean(b1, count, nesterov=nesterov)
         correction2 = numerics.bias_correction(b2, count)
-        next_correction1 = numerics.bias_correction(b1, numerics.safe_increment(count))
 
         def rule(g, m, s):
             m = (1 - b1) * g + b1 * m
             s = (1 - b2) * numerics.abs_sq(g - m) + b2 * s + eps_root
-            m_hat = _mean_estimate(g, m, b1, correction1, next_correction1, nesterov)
+            m_hat = mean(g, m)
             return m_hat / (jnp.sqrt(s / correction2) + eps), m, s
 
         updates, mu, nu = tree.map_rule(rule, updates, state.mu, state.nu, names=("mu", "nu"))
@@ -223,14 +103,14 @@ def scale_by_yogi(
     def update(updates, state, params=None, **extra_args):
         del params, extra_args
         count = numerics.safe_increment(state.count)
-        correction1 = numerics.bias_correction(b1, count)
+        mean = debiased_mean(b1, count)
         correction2 = numerics.bias_correction(b2, count)
 
         def rule(g, m, v):
             g_sq = numerics.abs_sq(g)
             m = (1 - b1) * g + b1 * m
             v = v - (1 - b2) * jnp.sign(v - g_sq) * g_sq
-            return (m / correction1) / (jnp.sqrt(v / correction2 + eps_root) + eps), m, v
+            return mean(g, m) / (jnp.sqrt(v / correction2 + eps_root) + eps), m, v
 
         updates, mu, nu = tree.map_rule(rule, updates, state.mu, state.nu, names=("mu", "nu"))
         return updates, ScaleByAdamState(count, mu, nu)
@@ -316,19 +196,18 @@ def scale_by_radam(
     def update(updates, state, params=None, **extra_args):
         del params, extra_args
         count = numerics.safe_increment(state.count)
-        correction1 = numerics.bias_correction(b1, count)
+        mean = debiased_mean(b1, count, nesterov=nesterov)
         correction2 = numerics.bias_correction(b2, count)
-        next_correction1 = numerics.bias_correction(b1, numerics.safe_increment(count))
         r, rectify = _radam_rectifier(b2, count, threshold)
 
         def rule(g, m, v):
             m = (1 - b1) * g + b1 * m
             v = (1 - b2) * numerics.abs_sq(g) + b2 * v
-            m_hat = _mean_estimate(g, m, b1, correction1, next_correction1, nesterov)
+            m_hat = mean(g, m)
             adaptive = r * m_hat / (jnp.sqrt(v / correction2 + eps_root) + eps)
             return jnp.where(rectify, adaptive, m_hat), m, v
 
         updates, mu, nu = tree.map_rule(rule, updates, state.mu, state.nu, names=("mu", "nu"))
         return updates, ScaleByAdamState(count, mu, nu)
 
-    return flatten_invariant(GradientTransformation(_zero_moments, update))
+    return flatten_invariant(GradientTransformation(zero_moments, update))

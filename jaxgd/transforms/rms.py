@@ -1,4 +1,5 @@
-"""Per-coordinate adaptive scaling: AdaGrad, RMSProp (plain and centered) and Adam."""
+"""Per-coordinate scaling by a root mean square of past gradients: AdaGrad (the sum),
+RMSProp (a moving average, plain and centered) and Adadelta (the ratio of two of them)."""
 
 from __future__ import annotations
 
@@ -157,72 +158,50 @@ def scale_by_stddev(
     return flatten_invariant(GradientTransformation(init, update))
 
 
-class ScaleByAdamState(NamedTuple):
-    """Step count and the moving averages of gradients :math:`m` and squares :math:`v`."""
+class ScaleByAdaDeltaState(NamedTuple):
+    """Moving averages of squared gradients :math:`E[g^2]` and squared steps
+    :math:`E[\\Delta x^2]`."""
 
-    count: jax.Array
-    mu: Updates
-    nu: Updates
+    e_g: Updates
+    e_x: Updates
 
 
-def scale_by_adam(
-    b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, mu_dtype=None, *, nesterov: bool = False,
-    nu_dtype=None,
-) -> GradientTransformation:
-    """Adam scaling (Kingma & Ba, 2015).
+def scale_by_adadelta(rho=0.9, eps=1e-6) -> GradientTransformation:
+    """Adadelta scaling (Zeiler, 2012): the ratio of two RMS values gives the step its
+    units, so no learning rate is needed.
 
     .. math::
-       m_t = \\beta_1 m_{t-1} + (1 - \\beta_1) g_t, \\quad
-       v_t = \\beta_2 v_{t-1} + (1 - \\beta_2) g_t^2, \\\\
-       \\hat m_t = \\frac{m_t}{1 - \\beta_1^t}, \\quad
-       \\hat v_t = \\frac{v_t}{1 - \\beta_2^t}, \\quad
-       u_t = \\frac{\\hat m_t}{\\sqrt{\\hat v_t + \\epsilon_{root}} + \\epsilon}
+       E[g^2]_t = \\rho E[g^2]_{t-1} + (1 - \\rho) g_t^2, \\quad
+       u_t = \\frac{\\sqrt{E[\\Delta x^2]_{t-1} + \\epsilon}}{\\sqrt{E[g^2]_t + \\epsilon}}\\,g_t,
+       \\\\
+       E[\\Delta x^2]_t = \\rho E[\\Delta x^2]_{t-1} + (1 - \\rho) u_t^2
 
-    With ``nesterov=True`` (NAdam, Dozat 2016) :math:`\\hat m_t` is replaced by
-    :math:`\\beta_1 m_t / (1 - \\beta_1^{t+1}) + (1 - \\beta_1) g_t / (1 - \\beta_1^t)`.
+    :math:`u_t` points *up* the gradient, like every ``scale_by_*`` block: follow it with
+    :func:`jaxgd.scale_by_learning_rate` (or use :func:`jaxgd.adadelta`) to descend.
 
     Args:
-      b1: :math:`\\beta_1 \\in [0, 1)`.
-      b2: :math:`\\beta_2 \\in [0, 1)`.
-      eps: :math:`\\epsilon`, outside the square root; must be > 0 unless ``eps_root > 0``.
-      eps_root: :math:`\\epsilon_{root} \\ge 0`, inside the square root.
-      mu_dtype: the dtype :math:`m` is stored in (e.g. ``jnp.bfloat16``), or ``None`` for
-        each parameter's dtype. As in optax, the update is computed before :math:`m` is
-        rounded to it, in the wider of its and the gradient's dtypes.
-      nesterov: use Nesterov momentum (NAdam).
-      nu_dtype: the same for :math:`v` (optax has no such argument). A bfloat16 :math:`v`
-        loses any change under half its rounding step (2^-9 to 2^-8 of itself): with
-        :math:`\\beta_2 = 0.999` it rises where :math:`g_t^2` exceeds about
-        :math:`3 v_{t-1}` but never decays, so the steps stay small after large gradients.
+      rho: :math:`\\rho \\in [0, 1)`.
+      eps: :math:`\\epsilon > 0`; it also sets the size of the first steps,
+        :math:`\\sqrt{\\epsilon}` per coordinate at most.
     """
-    checks.adam_moments(b1, b2, eps, eps_root)
-    mu_dtype = checks.state_dtype("mu_dtype", mu_dtype)
-    nu_dtype = checks.state_dtype("nu_dtype", nu_dtype)
+    checks.decay_rate("rho", rho)
+    checks.positive("eps", eps)
 
     def init(params):
-        return ScaleByAdamState(numerics.zero_count(), tree.zeros_like(params, mu_dtype),
-                                tree.zeros_like(params, nu_dtype))
+        return ScaleByAdaDeltaState(tree.zeros_like(params), tree.zeros_like(params))
 
     def update(updates, state, params=None, **extra_args):
         del params, extra_args
-        count = numerics.safe_increment(state.count)
-        correction1 = numerics.bias_correction(b1, count)
-        correction2 = numerics.bias_correction(b2, count)
-        if nesterov:
-            next_correction1 = numerics.bias_correction(b1, numerics.safe_increment(count))
 
-        rate1, rate2 = 1 - b1, 1 - b2
+        def rule(g, e_g, e_x):
+            e_g = (1 - rho) * numerics.abs_sq(g) + rho * e_g
+            u = jnp.sqrt(e_x + eps) / jnp.sqrt(e_g + eps) * g
+            e_x = (1 - rho) * numerics.abs_sq(u) + rho * e_x
+            return u, e_g, e_x
 
-        def rule(g, m, v):
-            m = rate1 * g + b1 * numerics.widened(m, g)
-            v = rate2 * numerics.abs_sq(g) + b2 * numerics.widened(v, g)
-            if nesterov:
-                m_hat = b1 * (m / next_correction1) + rate1 * (g / correction1)
-            else:
-                m_hat = m / correction1
-            return m_hat / (jnp.sqrt(v / correction2 + eps_root) + eps), m, v
-
-        updates, mu, nu = tree.map_rule(rule, updates, state.mu, state.nu, names=("mu", "nu"))
-        return updates, ScaleByAdamState(count, mu, nu)
+        updates, e_g, e_x = tree.map_rule(
+            rule, updates, state.e_g, state.e_x, names=("e_g", "e_x")
+        )
+        return updates, ScaleByAdaDeltaState(e_g, e_x)
 
     return flatten_invariant(GradientTransformation(init, update))

@@ -1,17 +1,18 @@
-"""Adaptive-rate optimizers of the seed set: AdaGrad, RMSProp and Adam."""
+"""Optimizers that divide by a root mean square of past gradients: AdaGrad, RMSProp and
+Adadelta.
+
+Arguments, defaults and formulas are optax's (0.2.8), except that :func:`adadelta`
+descends with its default ``learning_rate=None`` (optax climbs); see its docstring.
+"""
 
 from __future__ import annotations
 
 from jaxgd.core.base import GradientTransformation, chain
 from jaxgd.core.hyperparams import inject_hyperparams
-from jaxgd.transforms.adaptive import (
-    scale_by_adagrad,
-    scale_by_adam,
-    scale_by_rms,
-    scale_by_stddev,
-)
-from jaxgd.transforms.momentum import trace
+from jaxgd.transforms.rms import scale_by_adadelta, scale_by_adagrad, scale_by_rms, scale_by_stddev
 from jaxgd.transforms.scaling import ScalarOrSchedule, scale_by_learning_rate
+from jaxgd.transforms.sgd import trace
+from jaxgd.transforms.weight_decay import Mask, add_decayed_weights
 
 
 @inject_hyperparams
@@ -86,43 +87,39 @@ def rmsprop(
 
 
 @inject_hyperparams
-def adam(
-    learning_rate: ScalarOrSchedule, b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0,
-    mu_dtype=None, *, nesterov: bool = False, nu_dtype=None,
+def adadelta(
+    learning_rate: ScalarOrSchedule | None = None, rho=0.9, eps=1e-6, weight_decay=0.0,
+    weight_decay_mask: Mask = None,
 ) -> GradientTransformation:
-    """Adam (Kingma & Ba, 2015).
+    """Adadelta (Zeiler, 2012): steps in the units of the parameters, no learning rate needed.
 
     .. math::
-       m_t = \\beta_1 m_{t-1} + (1 - \\beta_1) g_t, \\quad
-       v_t = \\beta_2 v_{t-1} + (1 - \\beta_2) g_t^2, \\\\
-       p_{t+1} = p_t - \\eta\\,\\frac{m_t / (1 - \\beta_1^t)}
-                 {\\sqrt{v_t / (1 - \\beta_2^t) + \\epsilon_{root}} + \\epsilon}
+       \\tilde g_t = g_t + \\lambda p_t, \\quad
+       E[g^2]_t = \\rho E[g^2]_{t-1} + (1 - \\rho) \\tilde g_t^2, \\\\
+       \\Delta_t = \\frac{\\sqrt{E[\\Delta^2]_{t-1} + \\epsilon}}{\\sqrt{E[g^2]_t + \\epsilon}}
+                   \\tilde g_t, \\quad
+       E[\\Delta^2]_t = \\rho E[\\Delta^2]_{t-1} + (1 - \\rho) \\Delta_t^2, \\quad
+       p_{t+1} = p_t - \\eta\\,\\Delta_t
 
-    The first step is :math:`-\\eta\\,g / (|g| + \\epsilon)` elementwise.
+    with :math:`\\eta = 1` when ``learning_rate`` is ``None``.
+
+    Difference from optax: ``optax.adadelta()`` with its default ``learning_rate=None``
+    skips the learning-rate link *and with it the sign flip*, so it adds :math:`+\\Delta_t`
+    and climbs the loss. Here ``None`` means a unit step that descends, as in the paper and
+    PyTorch (``lr=1.0``); with a learning rate both agree. ``None`` is fixed when the
+    optimizer is built: pass ``learning_rate=1.0`` to be able to change or sweep it.
 
     Args:
-      learning_rate: :math:`\\eta`, or a schedule.
-      b1: :math:`\\beta_1 \\in [0, 1)`.
-      b2: :math:`\\beta_2 \\in [0, 1)`.
-      eps: :math:`\\epsilon > 0`, outside the square root.
-      eps_root: :math:`\\epsilon_{root} \\ge 0`, inside it (for meta-gradients).
-      mu_dtype: the dtype :math:`m` is stored in (``jnp.bfloat16`` halves its memory), or
-        ``None`` for each parameter's dtype. The step is computed before :math:`m` is
-        rounded, as in optax.
-      nesterov: Nesterov momentum (NAdam).
-      nu_dtype: the same for :math:`v`, which optax does not offer. A bfloat16 :math:`v`
-        does not decay (see :func:`jaxgd.scale_by_adam`): after large gradients the steps
-        stay smaller than with a float32 :math:`v`.
-
-    Example:
-      >>> import jax, jax.numpy as jnp, jaxgd
-      >>> opt = jaxgd.adam(1e-3)
-      >>> params = {"w": jnp.ones(3)}
-      >>> state = opt.init(params)
-      >>> grads = {"w": jnp.array([0.5, -2.0, 1.0])}
-      >>> updates, state = opt.update(grads, state, params)
+      learning_rate: :math:`\\eta`, a schedule, or ``None`` for 1.
+      rho: :math:`\\rho \\in [0, 1)`.
+      eps: :math:`\\epsilon > 0`; it sets the size of the first steps
+        (:math:`\\le \\sqrt{\\epsilon}` per coordinate).
+      weight_decay: :math:`\\lambda \\ge 0`, added to the gradient *before* scaling (as in
+        optax and PyTorch).
+      weight_decay_mask: which leaves to decay, see :func:`jaxgd.add_decayed_weights`.
     """
     return chain(
-        scale_by_adam(b1, b2, eps, eps_root, mu_dtype, nesterov=nesterov, nu_dtype=nu_dtype),
-        scale_by_learning_rate(learning_rate),
+        add_decayed_weights(weight_decay, weight_decay_mask),
+        scale_by_adadelta(rho, eps),
+        scale_by_learning_rate(1.0 if learning_rate is None else learning_rate),
     )

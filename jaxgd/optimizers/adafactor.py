@@ -1,25 +1,25 @@
-"""Memory-efficient adaptive optimizers: Adafactor and SM3 keep sublinear second moments.
+"""Adafactor: Adam-like steps whose second moment is stored factored, as a row and a column
+estimate per matrix (sublinear memory).
 
-Arguments, defaults and formulas are optax's (0.2.8), except where a docstring says so.
+Arguments, defaults and formulas are optax's (0.2.8), except where the docstring says so.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import jax.numpy as jnp
 
 from jaxgd.core.base import GradientTransformation, chain
 from jaxgd.core.hyperparams import inject_hyperparams
-from jaxgd.transforms.block_rms import clip_by_block_rms, scale_by_param_block_rms
+from jaxgd.transforms.adafactor import (
+    clip_by_block_rms,
+    scale_by_factored_rms,
+    scale_by_param_block_rms,
+)
 from jaxgd.transforms.ema import ema
-from jaxgd.transforms.factored import scale_by_factored_rms
 from jaxgd.transforms.scaling import ScalarOrSchedule, scale, scale_by_learning_rate
-from jaxgd.transforms.sm3 import scale_by_sm3
-from jaxgd.transforms.weight_decay import add_decayed_weights
-
-Mask = Any | Callable[[Any], Any] | None
+from jaxgd.transforms.weight_decay import Mask, add_decayed_weights
 
 
 def adafactor(
@@ -46,7 +46,7 @@ def adafactor(
     per leaf, where :math:`\\hat V_t` is a rank-1 (row x column) estimate of the moving
     average of :math:`g^2 + \\epsilon` for leaves with two axes of size
     :math:`\\ge` ``min_dim_size_to_factor`` and the full average otherwise, with decay
-    :math:`1 - (t + 1)^{-0.8}` (see :func:`jaxgd.transforms.factored.scale_by_factored_rms`).
+    :math:`1 - (t + 1)^{-0.8}` (see :func:`jaxgd.transforms.adafactor.scale_by_factored_rms`).
     Optional parts, in this order: update clipping (``clipping_threshold`` :math:`c`), the
     learning rate, the relative step (``multiply_by_parameter_scale``), an unbiased EMA
     ``momentum`` of the steps, and decoupled ``weight_decay_rate`` :math:`\\lambda` (added
@@ -93,30 +93,3 @@ def adafactor(
 
 
 adafactor = inject_hyperparams(adafactor, static_args=("min_dim_size_to_factor",))
-
-
-@inject_hyperparams
-def sm3(learning_rate: ScalarOrSchedule, momentum=0.9) -> GradientTransformation:
-    """SM3 (Anil et al., 2019): AdaGrad whose accumulators are shared along each axis.
-
-    .. math::
-       a_t(i) = g_t(i)^2 + \\min_r \\mu^{(r)}_{t-1}(i_r), \\quad
-       \\mu^{(r)}_t(j) = \\max_{i:\\,i_r = j} a_t(i), \\\\
-       \\nu_t = \\beta\\,\\nu_{t-1} + (1 - \\beta)\\,\\frac{g_t}{\\sqrt{a_t + 10^{-8}}},
-       \\quad p_{t+1} = p_t - \\eta_t\\,\\nu_t
-
-    For an :math:`n \\times m` matrix the memory is :math:`n + m` numbers instead of
-    AdaGrad's :math:`nm` (see :func:`jaxgd.transforms.sm3.scale_by_sm3`).
-
-    Differs from optax 0.2.8 on purpose: optax raises ``IndexError`` on scalar parameters;
-    here they get plain AdaGrad. ``learning_rate`` may also be a schedule.
-
-    Args:
-      learning_rate: :math:`\\eta_t`, or a schedule.
-      momentum: :math:`\\beta \\in [0, 1)`, the EMA decay of the scaled steps.
-
-    Reference:
-      Anil, Gupta, Koren & Singer, `Memory-Efficient Adaptive Optimization
-      <https://arxiv.org/abs/1901.11150>`_, 2019.
-    """
-    return chain(scale_by_sm3(b1=momentum), scale_by_learning_rate(learning_rate))
