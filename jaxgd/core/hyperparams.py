@@ -174,6 +174,24 @@ def in_program_init(optimizer: GradientTransformation) -> tuple[Callable | None,
     return (None, None) if split is None else split()
 
 
+def detach_hyperparams(state: OptState) -> tuple[OptState, Any]:
+    """``(state without its values, values)`` when ``state`` was made by an injected
+    ``init`` and no schedule changes its values (it has no count): its ``update`` then
+    gives them back as they came, so a training loop can hold them as inputs rather than
+    carry them from step to step (a carried value is selected by every step and, under
+    ``vmap``, made one per lane). Else ``(state, None)``. :func:`attach_hyperparams`
+    undoes it."""
+    if isinstance(state, InjectHyperparamsState) and state.count is None:
+        return state._replace(hyperparams=None), state.hyperparams
+    return state, None
+
+
+def attach_hyperparams(state: OptState, values: Any) -> OptState:
+    """The whole state of :func:`detach_hyperparams`'s pair (``state`` itself when
+    ``values`` is None)."""
+    return state if values is None else state._replace(hyperparams=values)
+
+
 class HyperparamInit:
     """The ``init`` of an optimizer made by :func:`inject_hyperparams`.
 

@@ -31,6 +31,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from jaxgd.core.hyperparams import attach_hyperparams, detach_hyperparams
 from jaxgd.train import batching, result, validation
 from jaxgd.train.step import (
     BEST_TRAIN,
@@ -92,7 +93,8 @@ def _validate(cfg: LoopConfig, inputs: LoopInputs, epoch: jax.Array, started: ja
     patience rule. Computed for every run and kept where ``started``, rather than in a
     ``lax.cond``, which under ``vmap`` would copy the validation data for every lane
     (see :func:`jaxgd.train.step.step`)."""
-    at = validation.evaluation_params(c.opt_state, c.params)
+    at = validation.evaluation_params(attach_hyperparams(c.opt_state, inputs.hyperparams),
+                                      c.params)
     loss = loss_of(cfg, inputs, at, inputs.val_data)[0]
     epoch_end = c.code == result.RUNNING
     val, improved, out_of_patience = validation.record(c.val, loss, epoch, epoch_end,
@@ -109,7 +111,8 @@ def _run(cfg: LoopConfig, inputs: LoopInputs) -> result.FitResult:
     global _trace_count
     _trace_count += 1
     if cfg.init is not None:
-        inputs = inputs._replace(opt_state=cfg.init(inputs.params, inputs.hyperparams))
+        opt_state, held = detach_hyperparams(cfg.init(inputs.params, inputs.hyperparams))
+        inputs = inputs._replace(opt_state=opt_state, hyperparams=held)
     if cfg.params_placement is not None:
         params, opt_state = cfg.params_placement.keep(inputs.params, inputs.opt_state)
         inputs = inputs._replace(params=params, opt_state=opt_state)
@@ -195,6 +198,7 @@ def _finish(cfg: LoopConfig, inputs: LoopInputs, c: Carry, histories: jax.Array
         else:
             best_loss, best_step = _best_of(losses)
         params, opt_state, ema = kept.params, kept.opt_state, kept.ema
+    opt_state = attach_hyperparams(opt_state, inputs.hyperparams)
     train_params = None
     evaluated = validation.evaluation_params(opt_state, params)
     if evaluated is not params:

@@ -45,6 +45,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxgd.core.base import apply_updates
+from jaxgd.core.hyperparams import attach_hyperparams, detach_hyperparams
 from jaxgd.core.sharding import ParamsPlacement
 from jaxgd.core.tree import global_norm
 from jaxgd.train import result, validation
@@ -98,7 +99,10 @@ class LoopInputs(NamedTuple):
     ``LoopConfig.loss`` (arrays it takes as inputs, not constants). ``tol`` /
     ``grad_tol`` are ``-inf`` and ``patience`` is the largest int32 when disabled, so
     that they never trigger.
-    ``opt_state`` is None when ``LoopConfig.init`` builds it from ``hyperparams``.
+    ``opt_state`` is None when ``LoopConfig.init`` builds it from ``hyperparams``; in
+    the loop, ``hyperparams`` are then the values that no schedule changes, held here
+    rather than in the carried state (:func:`jaxgd.core.hyperparams.detach_hyperparams`),
+    or None.
     ``ema_decay``: the decay of the params' EMA when ``LoopConfig.average_params``,
     else None."""
 
@@ -202,7 +206,10 @@ def step(cfg: LoopConfig, inputs: LoopInputs, c: Carry, batch: Any, i: jax.Array
 
     def apply(state):
         params, opt_state, kept, ema = state
-        updates, new_opt_state = cfg.update(grads, opt_state, params, **extra)
+        updates, new_opt_state = cfg.update(
+            grads, attach_hyperparams(opt_state, inputs.hyperparams), params, **extra)
+        if inputs.hyperparams is not None:  # held as inputs (see LoopInputs)
+            new_opt_state = detach_hyperparams(new_opt_state)[0]
         if keeps_last:  # the point this step leaves is the last finite one
             kept = Kept(params, opt_state, c.num_steps, loss, ema)
         params = apply_updates(params, updates)
