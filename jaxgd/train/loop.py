@@ -186,7 +186,7 @@ def _finish(cfg: LoopConfig, inputs: LoopInputs, c: Carry, histories: jax.Array
         params, opt_state, num_steps, ema = select(
             undo, (kept.params, kept.opt_state, kept.num_steps, kept.ema),
             (params, opt_state, num_steps, ema))
-        best_loss, best_step = _best_of(losses)
+        best_loss, best_step = _best_of(losses, cfg.on_nonfinite == "skip")
     else:
         if cfg.keep == BEST_TRAIN:  # the last params' loss was not evaluated yet
             last_loss = loss_of(cfg, inputs, params, inputs.data)[0].astype(losses.dtype)
@@ -196,7 +196,7 @@ def _finish(cfg: LoopConfig, inputs: LoopInputs, c: Carry, histories: jax.Array
             best_loss = kept.loss
             best_step = jnp.where(jnp.isinf(best_loss), -1, kept.num_steps)
         else:
-            best_loss, best_step = _best_of(losses)
+            best_loss, best_step = _best_of(losses, cfg.on_nonfinite == "skip")
         params, opt_state, ema = kept.params, kept.opt_state, kept.ema
     opt_state = attach_hyperparams(opt_state, inputs.hyperparams)
     train_params = None
@@ -228,16 +228,18 @@ def _finish(cfg: LoopConfig, inputs: LoopInputs, c: Carry, histories: jax.Array
     )
 
 
-def _best_of(losses: jax.Array) -> tuple[jax.Array, jax.Array]:
+def _best_of(losses: jax.Array, skips: bool) -> tuple[jax.Array, jax.Array]:
     """The lowest finite loss of the history (``inf`` if none) and the updates behind
-    its params: its step less the steps before it that were not finite (skipped), or
-    -1. Plain reductions (no argmin, no gather): each costs little to compile."""
+    its params: its step less the steps before it that were not finite (skipped; only
+    with ``skips``: otherwise the NaN entries are the steps after a stop), or -1. Plain
+    reductions (no argmin, no gather): each costs little to compile."""
     missing = jnp.isnan(losses)
     best = jnp.min(jnp.where(missing, jnp.inf, losses))
     steps = jnp.arange(losses.shape[0], dtype=jnp.int32)
     i = jnp.min(jnp.where(losses == best, steps, losses.shape[0]))
-    skipped_before = jnp.sum((missing & (steps < i)).astype(jnp.int32))
-    return best, jnp.where(jnp.isinf(best), -1, i - skipped_before).astype(jnp.int32)
+    if skips:
+        i = i - jnp.sum((missing & (steps < i)).astype(jnp.int32))
+    return best, jnp.where(jnp.isinf(best), -1, i).astype(jnp.int32)
 
 
 _compiled = jax.jit(_run, static_argnums=0)
