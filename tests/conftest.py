@@ -1,12 +1,21 @@
 """Shared test helpers: random nested pytrees, side-by-side runs against optax, and a
 hand-written training loop to check fit against."""
 
-import jax
-import jax.numpy as jnp
-import numpy as np
-import pytest
+import os
 
-from jaxgd import apply_updates, global_norm
+# The tests compile thousands of small programs: XLA's backend (LLVM) optimisation is
+# off for them, which cuts their compile time by about a quarter and changes no
+# operation (every check compares numbers within float tolerances). Set before any
+# backend starts; children that copy os.environ inherit it.
+os.environ["XLA_FLAGS"] = " ".join(
+    [os.environ.get("XLA_FLAGS", ""), "--xla_backend_optimization_level=0"]).strip()
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from jaxgd import apply_updates, global_norm  # noqa: E402
 
 # The 4-device tests run in a child process of their own (tests/test_sharding.py).
 collect_ignore = ["sharded"] if jax.device_count() < 4 else []
@@ -32,23 +41,31 @@ def random_like(tree, key):
     return treedef.unflatten(noise)
 
 
+@jax.jit
+def gradient_draws(tree, keys):
+    """``random_like(tree, key)`` for each of ``keys``, stacked: compiled once per tree
+    shape and number of keys, and shared by every test that draws the same."""
+    return jax.vmap(random_like, in_axes=(None, 0))(tree, keys)
+
+
 def updates_side_by_side(ours, theirs, params, num_steps=100, seed=1):
     """Feed both transformations the same gradients and params for ``num_steps`` steps.
 
     The params follow the reference's trajectory, so every step compares like with like.
+    The gradients are drawn before the run, in a program of their own: drawing inside the
+    scan would make every pair compile the generator again, most of a pair's cost.
     Returns the stacked updates of each, as two lists of leaves.
     """
-    def step(carry, key):
+    def step(carry, grads):
         p, s_ours, s_theirs = carry
-        grads = random_like(p, key)
         u_ours, s_ours = ours.update(grads, s_ours, p)
         u_theirs, s_theirs = theirs.update(grads, s_theirs, p)
         p = jax.tree.map(lambda x, u: x + u, p, u_theirs)
         return (p, s_ours, s_theirs), (u_ours, u_theirs)
 
-    keys = jax.random.split(jax.random.PRNGKey(seed), num_steps)
-    run = jax.jit(lambda p: jax.lax.scan(step, (p, ours.init(p), theirs.init(p)), keys)[1])
-    u_ours, u_theirs = run(params)
+    grads = gradient_draws(params, jax.random.split(jax.random.PRNGKey(seed), num_steps))
+    run = jax.jit(lambda p, g: jax.lax.scan(step, (p, ours.init(p), theirs.init(p)), g)[1])
+    u_ours, u_theirs = run(params, grads)
     return jax.tree.leaves(u_ours), jax.tree.leaves(u_theirs)
 
 

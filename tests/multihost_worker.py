@@ -1,14 +1,15 @@
 """One process of a multi-host run of jaxgd, for tests/test_multihost.py.
 
-    python tests/multihost_worker.py PROCESS_ID NUM_PROCESSES PORT OUT_JSON CASE
+    python tests/multihost_worker.py PROCESS_ID NUM_PROCESSES PORT OUT_JSON CASE[,CASE...]
 
 joins ``jax.distributed`` (the coordinator on ``127.0.0.1:PORT``, hosted by process 0),
 with gloo CPU collectives and ``LOCAL_DEVICES`` CPU devices per process (from
 ``XLA_FLAGS=--xla_force_host_platform_device_count=2`` when the environment sets it,
-else from ``jax_num_cpu_devices``), runs ``CASE`` over every process's devices and
-writes what it got to ``OUT_JSON``: ``{"result": ...}``, or ``{"error": ...,
-"traceback": ...}`` and exit status 1. Every process runs the same program on the same
-host inputs, as multi-controller JAX requires.
+else from ``jax_num_cpu_devices``), runs each ``CASE`` in turn over every process's
+devices and writes what it got to ``OUT_JSON``: ``{"results": {case: ...}}``, or
+``{"error": ..., "traceback": ...}`` and exit status 1. Several cases share one launch
+because starting the processes and joining them costs more than most cases. Every
+process runs the same program on the same host inputs, as multi-controller JAX requires.
 
 The test imports :func:`compute` to run the same case in its own process on one device:
 the reference that every process must match.
@@ -203,7 +204,7 @@ def main(argv: list[str]) -> int:
         print(__doc__, file=sys.stderr)
         return 2
     process_id, num_processes, port = int(argv[0]), int(argv[1]), int(argv[2])
-    out_path, case = argv[3], argv[4]
+    out_path, cases = argv[3], argv[4].split(",")
     start = time.perf_counter()
     if "xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS", ""):
         jax.config.update("jax_num_cpu_devices", LOCAL_DEVICES)
@@ -217,13 +218,15 @@ def main(argv: list[str]) -> int:
     assert jax.local_device_count() == LOCAL_DEVICES, jax.local_devices()
     assert jax.device_count() == LOCAL_DEVICES * num_processes, jax.devices()
     initialized = time.perf_counter()
-    record = {"process_id": process_id, "case": case, "device_count": jax.device_count(),
-              "process_count": jax.process_count()}
+    record = {"process_id": process_id, "cases": cases, "device_count": jax.device_count(),
+              "process_count": jax.process_count(), "results": {}}
+    case = None
     try:
-        record["result"] = compute(case)
+        for case in cases:
+            record["results"][case] = compute(case)
         status = 0
     except Exception as err:  # written down for the parent, which shows it
-        record["error"] = f"{type(err).__name__}: {err}"
+        record["error"] = f"case {case!r}: {type(err).__name__}: {err}"
         record["traceback"] = traceback.format_exc()
         print(record["traceback"], file=sys.stderr)
         status = 1

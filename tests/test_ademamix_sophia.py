@@ -6,6 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from catalog_tiers import catalog_params
 from conftest import nested_params, updates_side_by_side
 from optax import contrib
 from optax.contrib._sophia import scale_by_sophia as optax_scale_by_sophia
@@ -65,9 +66,7 @@ def assert_trees_close(ours, theirs, rtol=1e-5, atol=1e-7):
 FAST = {"ademamix_schedules_decay", "simplified_ademamix_alpha_decay", "scale_by_ademamix"}
 
 
-@pytest.mark.parametrize("name", [
-    name if name in FAST else pytest.param(name, marks=pytest.mark.slow)
-    for name in sorted(TWINS)])
+@pytest.mark.parametrize("name", catalog_params(sorted(TWINS), default=FAST))
 def test_ademamix_matches_optax_contrib_over_100_steps(name, params):
     make_ours, make_theirs = TWINS[name]
     ours, theirs = updates_side_by_side(make_ours(), make_theirs(), params)
@@ -115,9 +114,8 @@ SOPHIA_SETTINGS = {
 }
 
 
-@pytest.mark.parametrize("setting", [
-    name if name == "curvature_steps" else pytest.param(name, marks=pytest.mark.slow)
-    for name in sorted(SOPHIA_SETTINGS)])
+@pytest.mark.parametrize("setting", catalog_params(sorted(SOPHIA_SETTINGS),
+                                                   default={"curvature_steps"}))
 def test_sophia_matches_optax_contrib_over_100_steps_with_the_same_key(setting):
     """Against optax's alias with its hyperparameters injected, i.e. held as float32
     arrays as jaxgd holds them: with Python floats, 1 - b1 rounds differently, which

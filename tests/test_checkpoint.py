@@ -1,11 +1,12 @@
 """Optimizer states through an orbax checkpoint: save, restore, go on, and get exactly
-the run that was never interrupted; for every catalog optimizer, with and without a
-learning-rate schedule."""
+the run that was never interrupted; for every catalog optimizer (a representative few
+by default, all of them with ``-m slow``), with and without a learning-rate schedule."""
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from catalog_tiers import catalog_params
 
 import jaxgd
 from jaxgd.core.base import accepts_extra_args
@@ -46,16 +47,19 @@ def training_step(opt):
     return steps
 
 
+@pytest.mark.parametrize("name", catalog_params(sorted(OPTIMIZERS)))
+def test_a_restored_state_goes_on_exactly_as_the_uninterrupted_run(name, tmp_path):
+    check_restored_run(build(name, schedule=False), tmp_path)
+
+
 # rprop takes no schedule: its learning rate is the initial step size.
-CASES = [(name, False) for name in sorted(OPTIMIZERS)] + [
-    (name, True) if name in ("sgd", "sign_sgd", "adam", "noisy_sgd") else
-    pytest.param(name, True, marks=pytest.mark.slow)
-    for name in sorted(OPTIMIZERS) if name != "rprop"]
+@pytest.mark.parametrize("name", catalog_params(
+    sorted(set(OPTIMIZERS) - {"rprop"}), default={"sgd", "sign_sgd", "adam", "noisy_sgd"}))
+def test_a_restored_state_with_a_schedule_goes_on_exactly(name, tmp_path):
+    check_restored_run(build(name, schedule=True), tmp_path)
 
 
-@pytest.mark.parametrize("name, schedule", CASES)
-def test_a_restored_state_goes_on_exactly_as_the_uninterrupted_run(name, schedule, tmp_path):
-    opt = build(name, schedule)
+def check_restored_run(opt, tmp_path):
     steps = training_step(opt)
     params = {"w": jnp.linspace(-1.0, 1.0, 6).reshape(2, 3), "b": jnp.full(3, 0.5)}
     params, state = steps(params, opt.init(params), BEFORE)

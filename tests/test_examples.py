@@ -9,7 +9,10 @@ import sys
 import pytest
 
 EXAMPLES = sorted((pathlib.Path(__file__).parent.parent / "examples").glob("*.py"))
-SLOW = {"mlp_digits.py", "lr_sweep.py", "multistart.py"}
+#: The longest to run, or checked in the default run by a test of the same use
+#: (flax_trainstate.py: tests/test_interop.py; linear_regression.py: tests/test_fit.py).
+SLOW = {"mlp_digits.py", "lr_sweep.py", "multistart.py", "flax_trainstate.py",
+        "linear_regression.py"}
 #: Run (and their output checked) by tests of their own below.
 CHECKED = {"recommender.py", "word_embeddings.py"}
 

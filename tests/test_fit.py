@@ -32,8 +32,11 @@ def test_full_batch_matches_hand_written_loop(make_opt):
     assert not bool(res.converged)
     np.testing.assert_allclose(res.losses, losses, rtol=RTOL)
     np.testing.assert_allclose(res.grad_norms, norms, rtol=RTOL)
-    _assert_trees_close(res.params, traj[40][0])
-    _assert_trees_close(res.opt_state, traj[40][1])
+    # Two programs round differently; a coordinate that cancels to near 0 keeps the
+    # absolute rounding of the scale it came from.
+    scale = max(float(jnp.max(jnp.abs(x))) for x in jax.tree.leaves(traj[40][0]))
+    _assert_trees_close(res.params, traj[40][0], atol=RTOL * scale)
+    _assert_trees_close(res.opt_state, traj[40][1], atol=RTOL * scale)
 
 
 # --- 2. Data regimes: which examples each step sees -------------------------------------

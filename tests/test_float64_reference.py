@@ -6,6 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from catalog_tiers import catalog_params
 from conftest import nested_params
 
 import jaxgd
@@ -132,10 +133,7 @@ def errors(name) -> tuple[float, float]:
 FAST = {"adam", "radam", "fromage", "lamb", "rmsprop"}
 
 
-@pytest.mark.parametrize("name", [
-    name if name in FAST else pytest.param(name, marks=pytest.mark.slow)
-    for name in sorted(TWINS)
-])
+@pytest.mark.parametrize("name", catalog_params(sorted(TWINS), default=FAST))
 def test_float32_run_is_as_close_to_optax_in_float64_as_optax_in_float32(name):
     ours, theirs = errors(name)
     assert ours <= max(1.5 * theirs, 3e-7), f"jaxgd {ours:.2e}, optax {theirs:.2e}"

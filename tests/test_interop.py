@@ -113,8 +113,12 @@ def test_a_jaxgd_transformation_is_an_optax_extra_args_transformation():
     assert isinstance(opt, jaxgd.GradientTransformation) and opt._fields == ("init", "update")
 
 
-@pytest.mark.parametrize("wrapper", sorted(OPTAX_WRAPPERS))
-@pytest.mark.parametrize("name", sorted(READERS_OF_EXTRA_ARGS))
+# Every wrapper around one reader, and every reader in one wrapper, by default; each
+# pair with ``-m slow`` (the steps run eagerly: lbfgs and sophia take seconds).
+@pytest.mark.parametrize("name, wrapper", [
+    pytest.param(name, wrapper, id=f"{name}-{wrapper}",
+                 marks=() if name == "polyak_sgd" or wrapper == "chain" else pytest.mark.slow)
+    for name in sorted(READERS_OF_EXTRA_ARGS) for wrapper in sorted(OPTAX_WRAPPERS)])
 def test_optax_wrappers_pass_extra_args_to_jaxgd(name, wrapper):
     alone = run_with_extra_args(READERS_OF_EXTRA_ARGS[name]())
     wrapped = run_with_extra_args(OPTAX_WRAPPERS[wrapper](READERS_OF_EXTRA_ARGS[name]()))

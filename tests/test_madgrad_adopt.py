@@ -6,6 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from catalog_tiers import catalog_params
 from conftest import nested_params, updates_side_by_side
 
 import jaxgd
@@ -46,10 +47,7 @@ def _path(params, updates_of_reference):
 FAST = {"madgrad", "madgrad_decay_momentum", "adopt", "adopt_nesterov_unclipped"}
 
 
-@pytest.mark.parametrize("name", [
-    name if name in FAST else pytest.param(name, marks=pytest.mark.slow)
-    for name in sorted(CASES)
-])
+@pytest.mark.parametrize("name", catalog_params(sorted(CASES), default=FAST))
 def test_matches_optax_over_100_steps_on_a_nested_tree(name, params):
     make_ours, make_theirs = CASES[name]
     ours, theirs = updates_side_by_side(make_ours(), make_theirs(), params)

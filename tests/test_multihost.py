@@ -145,12 +145,10 @@ def _assert_close(got, want, path="result"):
                                    rtol=RTOL, atol=ATOL, err_msg=path)
 
 
-def run_case(case: str, tmp_path: Path) -> list[dict]:
-    """Run ``case`` on the workers and here on one device; check every worker's result
-    against this one; return the workers' records."""
-    reference = worker.compute(case, devices=worker.jax.devices()[:1])
+def launch(cases: tuple[str, ...], tmp_path: Path) -> list[dict]:
+    """Run ``cases`` one after another in one launch of the workers; their records."""
     for attempt in range(3):
-        run = _Run(case, tmp_path, attempt)
+        run = _Run(",".join(cases), tmp_path, attempt)
         if not run.port_taken:
             break
     records = run.records()
@@ -158,43 +156,54 @@ def run_case(case: str, tmp_path: Path) -> list[dict]:
         assert record["process_id"] == i
         assert record["process_count"] == NUM_PROCESSES
         assert record["device_count"] == NUM_PROCESSES * worker.LOCAL_DEVICES
-        _assert_close(record["result"], reference, f"process {i}")
-    print(f"{case}: {run.wall:.1f} s for both processes; "
+    print(f"{cases}: {run.wall:.1f} s for both processes; "
           f"{[r['seconds'] for r in records]}")
     return records
 
 
-def test_sweep_over_two_processes_gives_the_one_device_trials(tmp_path):
-    records = run_case("sweep", tmp_path)
-    for record in records:
-        table = record["result"]["table"]
+#: The default run's cases share one launch: starting and joining the processes costs
+#: more than most cases. other_grids, where the processes disagree on purpose, goes last.
+SHARED = ("sweep", "fit_sharded", "fit_sharded_explicit", "other_grids")
+
+
+@pytest.fixture(scope="module")
+def shared_launch(tmp_path_factory) -> list[dict]:
+    return launch(SHARED, tmp_path_factory.mktemp("multihost"))
+
+
+def check_case(case: str, records: list[dict]) -> list[dict]:
+    """Check every worker's result of ``case`` against the same case run here on one
+    device; return each worker's result."""
+    reference = worker.compute(case, devices=worker.jax.devices()[:1])
+    for i, record in enumerate(records):
+        _assert_close(record["results"][case], reference, f"process {i}")
+    return [record["results"][case] for record in records]
+
+
+def test_sweep_over_two_processes_gives_the_one_device_trials(shared_launch):
+    for result in check_case("sweep", shared_launch):
+        table = result["table"]
         assert [row["learning_rate"] for row in table] == pytest.approx(worker.LEARNING_RATES)
 
 
 @pytest.mark.slow
 def test_sweep_in_padded_chunks_of_seeds_over_two_processes(tmp_path):
-    records = run_case("sweep_chunked", tmp_path)
-    for record in records:
-        assert len(record["result"]["table"]) == 6
-        assert sorted({row["seed"] for row in record["result"]["table"]}) == [0, 1]
+    for result in check_case("sweep_chunked", launch(("sweep_chunked",), tmp_path)):
+        assert len(result["table"]) == 6
+        assert sorted({row["seed"] for row in result["table"]}) == [0, 1]
 
 
-def test_fit_of_params_split_over_an_auto_mesh_of_two_processes(tmp_path):
-    records = run_case("fit_sharded", tmp_path)
-    for record in records:
-        assert record["result"]["_W_devices"] == NUM_PROCESSES * worker.LOCAL_DEVICES
+def test_fit_of_params_split_over_an_auto_mesh_of_two_processes(shared_launch):
+    for result in check_case("fit_sharded", shared_launch):
+        assert result["_W_devices"] == NUM_PROCESSES * worker.LOCAL_DEVICES
 
 
-def test_fit_of_params_split_over_an_explicit_mesh_of_two_processes(tmp_path):
-    records = run_case("fit_sharded_explicit", tmp_path)
-    for record in records:
-        assert record["result"]["_W_devices"] == NUM_PROCESSES * worker.LOCAL_DEVICES
+def test_fit_of_params_split_over_an_explicit_mesh_of_two_processes(shared_launch):
+    for result in check_case("fit_sharded_explicit", shared_launch):
+        assert result["_W_devices"] == NUM_PROCESSES * worker.LOCAL_DEVICES
 
 
-def test_processes_that_sweep_other_grids_are_told_so(tmp_path):
-    for attempt in range(3):
-        run = _Run("other_grids", tmp_path, attempt)
-        if not run.port_taken:
-            break
-    for record in run.records():
-        assert "process(es) [1] passed other hyperparameters" in record["result"]["error_message"]
+def test_processes_that_sweep_other_grids_are_told_so(shared_launch):
+    for record in shared_launch:
+        message = record["results"]["other_grids"]["error_message"]
+        assert "process(es) [1] passed other hyperparameters" in message

@@ -9,6 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from catalog_tiers import catalog_params
 from conftest import nested_params, random_like, updates_side_by_side
 
 import jaxgd
@@ -62,8 +63,7 @@ def assert_same_updates(ours, theirs):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
 
 
-@pytest.mark.parametrize("name", [
-    name if name in FAST else pytest.param(name, marks=pytest.mark.slow) for name in CASES])
+@pytest.mark.parametrize("name", catalog_params(CASES, default=FAST))
 def test_muon_matches_optax_over_100_steps(name):
     make_ours, make_theirs = CASES[name]
     assert_same_updates(*updates_side_by_side(make_ours(), make_theirs(), mixed_params()))

@@ -60,6 +60,7 @@ def test_one_newton_step_solves_a_strictly_convex_quadratic(solver):
     np.testing.assert_allclose(from_tree(x1), x_star, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_cg_and_dense_solvers_agree():
     a, b, _ = random_quadratic(seed=2)
     loss = quadratic_loss(a, b)

@@ -6,6 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from catalog_tiers import catalog_params
 from conftest import nested_params, updates_side_by_side
 from optax import contrib
 from optax.contrib._dog import scale_by_dog, scale_by_dowg  # not exported by optax
@@ -66,12 +67,7 @@ DIFFERENCE_OF_PARAMS = ("cocob", "mechanize")
 FAST = {"prodigy", "dadapt_adamw", "cocob", "dog", "dowg", "mechanize_adam"}
 
 
-def _fast_or_slow(names, fast):
-    return [name if name in fast else pytest.param(name, marks=pytest.mark.slow)
-            for name in sorted(names)]
-
-
-@pytest.mark.parametrize("name", _fast_or_slow(TWINS, FAST))
+@pytest.mark.parametrize("name", catalog_params(sorted(TWINS), default=FAST))
 def test_updates_match_optax_contrib_over_100_steps(name):
     make_ours, make_theirs = TWINS[name]
     params = nested_params()
@@ -121,7 +117,7 @@ def _float64(tree):
     return jax.tree.map(lambda x: jnp.asarray(x, jnp.float64), tree)
 
 
-@pytest.mark.parametrize("name", _fast_or_slow(SWEPT, {"prodigy", "dowg"}))
+@pytest.mark.parametrize("name", catalog_params(sorted(SWEPT), default={"prodigy", "dowg"}))
 def test_vmap_over_a_hyperparameter_equals_separate_runs(name):
     """In float64: on CPUs with FMA, XLA rounds a*b+c differently in vectorised and scalar
     loops, ~1e-7 per step in float32 (see tests/test_hyperparams.py); float64 keeps that
@@ -157,7 +153,7 @@ SWEEP_FACTORIES = {
 }
 
 
-@pytest.mark.parametrize("name", _fast_or_slow(SWEEP_FACTORIES, {"dog"}))
+@pytest.mark.parametrize("name", catalog_params(sorted(SWEEP_FACTORIES), default={"dog"}))
 def test_sweep_over_learning_rate_equals_separate_fits(name):
     factory = SWEEP_FACTORIES[name]
     learning_rates = [0.1, 0.5] if name == "mechanize" else [0.5, 1.0]

@@ -6,6 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from catalog_tiers import catalog_params
 from conftest import hand_loop, nested_params, random_like
 
 import jaxgd
@@ -56,10 +57,7 @@ def side_by_side(ours, theirs, params, num_steps=100):
 FAST = {"schedule_free_sgd", "schedule_free_adamw_warmup_decay", "schedule_free_around_jaxgd_adam"}
 
 
-@pytest.mark.parametrize("name", [
-    name if name in FAST else pytest.param(name, marks=pytest.mark.slow)
-    for name in sorted(PAIRS)
-])
+@pytest.mark.parametrize("name", catalog_params(sorted(PAIRS), default=FAST))
 def test_updates_and_eval_params_match_optax_over_100_steps(name):
     make_ours, make_theirs = PAIRS[name]
     u_ours, u_theirs, x_ours, x_theirs = side_by_side(make_ours(), make_theirs(),

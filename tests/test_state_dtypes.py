@@ -7,6 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from catalog_tiers import catalog_params
 from conftest import nested_params, random_like, updates_side_by_side
 
 import jaxgd
@@ -149,10 +150,7 @@ PARITY = {
 FAST = {"adam", "adamw", "amsgrad", "sgd_momentum"}
 
 
-@pytest.mark.parametrize("name", [
-    name if name in FAST else pytest.param(name, marks=pytest.mark.slow)
-    for name in sorted(PARITY)
-])
+@pytest.mark.parametrize("name", catalog_params(sorted(PARITY), default=FAST))
 def test_low_precision_state_matches_optax(name, params):
     make_ours, make_theirs = PARITY[name]
     ours, theirs = make_ours(), make_theirs()

@@ -47,7 +47,8 @@ SEPARATE = {
 }
 
 
-@pytest.mark.parametrize("name", sorted(SEPARATE))
+@pytest.mark.parametrize("name", [pytest.param(n, marks=() if n == "adam" else pytest.mark.slow)
+                                  for n in sorted(SEPARATE)])
 def test_every_trial_equals_a_separate_fit_with_its_key(name):
     factory, grid = SEPARATE[name]
     with jax.enable_x64(True):
@@ -79,6 +80,7 @@ def _adam_grid(**kwargs):
                  seeds=4, data=_float64(problem.data), batch_size=16, max_steps=20, **kwargs)
 
 
+@pytest.mark.slow
 def test_grid_of_128_trials_in_one_call_and_max_parallel_gives_the_same_results():
     with jax.enable_x64(True):
         whole = _adam_grid()

@@ -7,6 +7,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from catalog_tiers import catalog_params
 from jax.sharding import AxisType, NamedSharding
 from placement import make_mesh, on, put, spec_of
 
@@ -40,7 +41,12 @@ def build(name):
         learning_rate=1e-2)
 
 
-@pytest.mark.parametrize("name", sorted(OPTIMIZERS))
+#: The kinds of state the default run shards (elementwise moments, factored moments,
+#: layerwise norms, a flat memory); the whole catalog with -m slow.
+SHARDED_BY_DEFAULT = ("adafactor", "adam", "lamb", "lbfgs", "sgd")
+
+
+@pytest.mark.parametrize("name", catalog_params(sorted(OPTIMIZERS), SHARDED_BY_DEFAULT))
 def test_every_optimizers_state_follows_its_params_sharding(name, axis_type):
     mesh = make_mesh((4,), ("d",), axis_type)
     params, tx = sharded_params(mesh), build(name)
