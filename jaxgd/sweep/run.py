@@ -111,9 +111,9 @@ def _static_key(static: dict) -> tuple:
 
 def _compiled_program(loss_fn, factory, static: dict, init_fn, fit_kwargs: dict,
                       placement: Placement, shared_seed: bool, data: Any, val_data: Any):
-    """The jitted sweep program (see :func:`_trial_program`); reused
-    by later sweeps with the same static inputs, so a second sweep over other numeric
-    values (or other data of the same shapes) does not recompile. The trials are split
+    """The jitted sweep program (see :func:`_trial_program`); reused by later sweeps
+    with the same static inputs, so a second sweep over other numeric values (or other
+    data of the same shapes) does not recompile. The trials are split
     over the placement's trial axis, the data's examples over its data axes; the start
     params are replicated."""
     def build():
@@ -162,7 +162,7 @@ def _run_program(trials: Trials, program: Program, loss_fn, init_fn, fit_kwargs:
     shared_seed = bool(np.all(seeds == seeds[0]))
     params, data, val_data, caller_inputs = inputs
     run = _compiled_program(loss_fn, program.factory, program.static, init_fn,
-                                       fit_kwargs, placement, shared_seed, data, val_data)
+                            fit_kwargs, placement, shared_seed, data, val_data)
     outputs = []
     for i in range(num_chunks):
         rows = slice(i * chunk, (i + 1) * chunk)

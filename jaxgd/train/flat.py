@@ -115,9 +115,18 @@ def finish(result: Any) -> Any:
     """``result`` (a :class:`~jaxgd.train.result.FitResult`, or a batch of them) with its
     :class:`Raveled` fields unflattened, outside any program; batches of vectors (a
     leading trial axis) give batched trees."""
-    restored = {name: getattr(result, name).restore()
-                for name in (*_PARAMS_FIELDS, "opt_state") if _is_raveled(getattr(result, name))}
-    return result._replace(**restored) if restored else result
+    def restored(x):
+        return x.restore() if _is_raveled(x) else x
+
+    return _converted(result, restored, restored)
+
+
+def _converted(result: Any, of_params: Callable, of_state: Callable) -> Any:
+    """``result`` with ``of_params`` applied to its params-like fields (those it has)
+    and ``of_state`` to its optimizer state."""
+    fields = {name: of_params(getattr(result, name)) for name in _PARAMS_FIELDS
+              if getattr(result, name) is not None}
+    return result._replace(opt_state=of_state(result.opt_state), **fields)
 
 
 def loss_value(loss_fn: Callable, loss: tuple[Callable, tuple], params: Any, *batch) -> Any:
@@ -170,10 +179,8 @@ class FlatPath(NamedTuple):
         return _compiled_converted_run(self, run_loop, config, inputs)
 
     def _hold(self, result):
-        held = {name: None if getattr(result, name) is None
-                else Raveled(getattr(result, name), self.layout) for name in _PARAMS_FIELDS}
-        return result._replace(opt_state=Raveled(result.opt_state, self.layout, self.mask),
-                               **held)
+        return _converted(result, lambda p: Raveled(p, self.layout),
+                          lambda state: Raveled(state, self.layout, self.mask))
 
 
 def _converted_run(path: FlatPath, run_loop: Callable, config: Any, inputs: Any):
@@ -181,11 +188,8 @@ def _converted_run(path: FlatPath, run_loop: Callable, config: Any, inputs: Any)
     state = inputs.opt_state
     inputs = inputs._replace(params=layout.ravel(inputs.params),
                              opt_state=None if state is None else layout.ravel_state(state, mask))
-    result = run_loop(config, inputs)
-    unflattened = {name: None if getattr(result, name) is None
-                   else layout.unravel(getattr(result, name)) for name in _PARAMS_FIELDS}
-    return result._replace(opt_state=layout.unravel_state(result.opt_state, mask),
-                           **unflattened)
+    return _converted(run_loop(config, inputs), layout.unravel,
+                      lambda state: layout.unravel_state(state, mask))
 
 
 _compiled_converted_run = jax.jit(_converted_run, static_argnums=(0, 1, 2))
@@ -196,8 +200,7 @@ _compiled_converted_run = jax.jit(_converted_run, static_argnums=(0, 1, 2))
 COMPILE_TIME_MEASURES = frozenset({"cpu"})
 
 
-def _converts_outside(params) -> bool:
-    leaves = jax.tree.leaves(params)
+def _converts_outside(leaves: list) -> bool:
     return len(leaves) > IN_PROGRAM_LEAVES and _backend(leaves) in COMPILE_TIME_MEASURES
 
 
@@ -210,9 +213,10 @@ def _backend(leaves) -> str:
 
 def program_inputs(params) -> Any:
     """The arrays a program that traces ``fit`` itself (``jaxgd.sweep``'s) passes in as
-    inputs and on to ``fit``'s ``program_inputs=``, so that they are not constants of it:
-    a big tree's leaf offsets on XLA:CPU (see the module docstring), else None."""
-    if not _converts_outside(params):
+    inputs and on to :func:`jaxgd.train.fit.fit_traced`'s ``caller_inputs=``, so that
+    they are not constants of it: a big tree's leaf offsets on XLA:CPU (see the module
+    docstring), else None."""
+    if not _converts_outside(jax.tree.leaves(params)):
         return None
     return FlatLayout.of(params).offset_inputs()
 
@@ -221,17 +225,17 @@ def plan(loss_fn: Callable, params, optimizer: GradientTransformation,
          flat_params: bool | None, batch: Any, with_data: bool) -> FlatPath | TreePath:
     """The path of ``fit``'s loop: :class:`FlatPath` when the rule of the module
     docstring (or ``flat_params``) says so, else :class:`TreePath`."""
-    if not _should_flatten(params, optimizer, flat_params):
+    leaves = jax.tree.leaves(params)
+    if not _should_flatten(leaves, optimizer, flat_params):
         return TreePath()
     layout = FlatLayout.of(params)
-    outside = _converts_outside(params)
+    outside = _converts_outside(leaves)
     cuts = outside and not loss_reflattens(loss_fn, layout, batch, with_data)
     return FlatPath(layout, state_mask(optimizer, layout), outside, cuts)
 
 
-def _should_flatten(params, optimizer: GradientTransformation,
+def _should_flatten(leaves: list, optimizer: GradientTransformation,
                     flat_params: bool | None) -> bool:
-    leaves = jax.tree.leaves(params)
     one_dtype = len({dtype_of(x) for x in leaves}) == 1
     sharded = any(sharding.spans_devices(x) for x in leaves)
     if flat_params:

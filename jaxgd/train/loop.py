@@ -4,9 +4,8 @@
 :class:`~jaxgd.train.step.LoopConfig` holds the callables (the loss, the optimizer's
 ``update``, the progress sink) and the sizes; everything numeric (params, optimizer state
 with its hyperparameters, data, key, tolerances, patience, arrays the loss takes) is a
-traced input. Calling
-``fit`` again with the same callables and sizes therefore reuses the compiled program, and
-the whole loop can be vmapped over any numeric input.
+traced input. Calling ``fit`` again with the same callables and sizes therefore reuses
+the compiled program, and the whole loop can be vmapped over any numeric input.
 
 The loop has two levels: an outer loop over epochs and, inside it, a ``lax.scan`` over
 the epoch's batches (:mod:`jaxgd.train.step` holds one step). The epoch draws its
