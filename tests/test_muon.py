@@ -60,7 +60,9 @@ def assert_same_updates(ours, theirs):
     for a, b in zip(ours, theirs, strict=True):
         assert a.shape == b.shape and a.dtype == b.dtype
         assert np.all(np.isfinite(a))
-        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
+        # Newton-Schulz in float32 magnifies a rounding that the compiler orders
+        # differently in the two programs to up to ~6e-5 of a leaf's largest update.
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-4 * np.abs(b).max())
 
 
 @pytest.mark.parametrize("name", catalog_params(CASES, default=FAST))
