@@ -159,9 +159,10 @@ def test_bfloat16_grads_on_float32_params_give_optax_update_dtypes(name):
     params = {"w": jnp.ones((3, 4)), "b": jnp.full(4, 0.5, jnp.float32)}
     grads = jax.tree.map(lambda p: (0.1 * p + 0.01).astype(jnp.bfloat16), params)
     dtypes = []
-    for lib in (jaxgd, optax):
+    for lib in (jaxgd, optax):  # traced only: the dtypes a compiled step would give
         opt = getattr(lib, name)(0.01)
-        updates, _ = opt.update(grads, opt.init(params), params)
+        updates, _ = jax.eval_shape(lambda g, p, opt=opt: opt.update(g, opt.init(p), p),
+                                    grads, params)
         dtypes.append([x.dtype for x in jax.tree.leaves(updates)])
     assert dtypes[0] == dtypes[1]
 

@@ -145,20 +145,21 @@ def assert_same_updates(ours, theirs, atol=1e-7):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=atol)
 
 
-@pytest.fixture(scope="module")
-def random_gradient_runs():
+def test_matches_optax_over_100_steps(subtests):
+    """Every pair of :data:`PARITY`, and Rprop's lagging step below, in one compiled run
+    (one test, so that the run is not repeated on each pytest-xdist worker)."""
     params = nested_params()
     pairs = {name: (ours(), theirs(), transform[0](params) if transform else params)
              for name, (ours, theirs, *transform) in PARITY.items()}
     pairs["rprop_lagging"] = (rprop(LR), optax.rprop(LR), params)
-    return run_pairs(pairs, num_steps=100)
-
-
-@pytest.mark.parametrize("name", sorted(PARITY))
-def test_matches_optax_over_100_steps(name, random_gradient_runs):
-    ours, theirs = random_gradient_runs[name]
-    assert len(ours) == 6
-    assert_same_updates(ours, theirs)
+    runs = run_pairs(pairs, num_steps=100)
+    for name in sorted(PARITY):
+        with subtests.test(name):
+            ours, theirs = runs[name]
+            assert len(ours) == 6
+            assert_same_updates(ours, theirs)
+    with subtests.test("rprop_lagging"):
+        check_rprop_lags_one_step(*runs["rprop_lagging"])
 
 
 # --- Transformations that need the loss: fed the gradients of a smooth loss. ---
@@ -206,18 +207,20 @@ LOSS_PARITY = {
 }
 
 
-@pytest.fixture(scope="module")
-def loss_runs():
+def test_matches_optax_on_a_loss_with_extra_args(subtests):
+    """Every pair of :data:`LOSS_PARITY` in one compiled run; L-BFGS's defaults differ
+    from optax's (its line search, see below)."""
     pairs = {name: (ours(), theirs(), params, loss)
              for name, (ours, theirs, loss, params) in LOSS_PARITY.items()}
     pairs["lbfgs_defaults"] = (lbfgs(), optax.lbfgs(), ROSENBROCK.init_params,
                                ROSENBROCK.loss_fn)
-    return run_pairs(pairs, num_steps=30)
-
-
-@pytest.mark.parametrize("name", sorted(LOSS_PARITY))
-def test_matches_optax_on_a_loss_with_extra_args(name, loss_runs):
-    assert_same_updates(*loss_runs[name], atol=1e-6)
+    runs = run_pairs(pairs, num_steps=30)
+    for name in sorted(LOSS_PARITY):
+        with subtests.test(name):
+            assert_same_updates(*runs[name], atol=1e-6)
+    with subtests.test("lbfgs_defaults"):
+        ours, theirs = runs["lbfgs_defaults"]
+        assert not np.allclose(ours[0], theirs[0], rtol=1e-3)
 
 
 def test_scale_by_lbfgs_matches_optax_on_random_gradients_in_float64():
@@ -253,10 +256,10 @@ def test_sm3_handles_scalar_leaves_where_optax_raises():
     assert_same_updates((vector_updates,), (optax_vector_updates,))
 
 
-def test_rprop_steps_with_the_current_gradient_where_optax_lags_one_step(random_gradient_runs):
-    """optax returns the step computed at the *previous* call (0 at the first one). Both
-    keep the same state; only the returned update differs."""
-    ours, theirs = random_gradient_runs["rprop_lagging"]
+def check_rprop_lags_one_step(ours, theirs):
+    """Rprop steps with the current gradient, where optax returns the step computed at
+    the *previous* call (0 at the first one). Both keep the same state; only the
+    returned update differs."""
     first_grads = random_like(nested_params(), jax.random.split(jax.random.PRNGKey(1), 100)[0])
     for a, b, g0 in zip(ours, theirs, jax.tree.leaves(first_grads), strict=True):
         a, b = np.asarray(a), np.asarray(b)
@@ -299,13 +302,12 @@ def test_polyak_scaling_multiplies_the_step_where_optax_divides_it():
         np.testing.assert_allclose(b, 2.0 * u, rtol=1e-6)
 
 
-def test_lbfgs_default_line_search_is_backtracking_not_optax_zoom(loss_runs):
-    """Different searches, different steps; both reach the Rosenbrock minimum."""
+def test_lbfgs_default_line_search_is_backtracking_not_optax_zoom():
+    """Different searches, different steps (checked above); both reach the Rosenbrock
+    minimum."""
     state = lbfgs().init(ROSENBROCK.init_params)
     is_search = lambda x: isinstance(x, ScaleByBacktrackingLinesearchState)  # noqa: E731
     assert sum(map(is_search, jax.tree.leaves(state, is_leaf=is_search))) == 1
-    ours, theirs = loss_runs["lbfgs_defaults"]
-    assert not np.allclose(ours[0], theirs[0], rtol=1e-3)
     for opt in (lbfgs(), optax.lbfgs()):
         final = minimize(opt, ROSENBROCK.loss_fn, 200)
         np.testing.assert_allclose(final, ROSENBROCK.optimum, rtol=3e-2, atol=3e-2)

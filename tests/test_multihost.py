@@ -166,11 +166,6 @@ def launch(cases: tuple[str, ...], tmp_path: Path) -> list[dict]:
 SHARED = ("sweep", "fit_sharded", "fit_sharded_explicit", "other_grids")
 
 
-@pytest.fixture(scope="module")
-def shared_launch(tmp_path_factory) -> list[dict]:
-    return launch(SHARED, tmp_path_factory.mktemp("multihost"))
-
-
 def check_case(case: str, records: list[dict]) -> list[dict]:
     """Check every worker's result of ``case`` against the same case run here on one
     device; return each worker's result."""
@@ -180,10 +175,24 @@ def check_case(case: str, records: list[dict]) -> list[dict]:
     return [record["results"][case] for record in records]
 
 
-def test_sweep_over_two_processes_gives_the_one_device_trials(shared_launch):
-    for result in check_case("sweep", shared_launch):
-        table = result["table"]
-        assert [row["learning_rate"] for row in table] == pytest.approx(worker.LEARNING_RATES)
+def test_two_processes_give_the_one_device_results(subtests, tmp_path):
+    """The cases of one launch (one test, so that no pytest-xdist worker launches it
+    again): a sweep, fit over an auto and an explicit mesh, and processes that sweep
+    other grids."""
+    records = launch(SHARED, tmp_path)
+    with subtests.test("sweep"):
+        for result in check_case("sweep", records):
+            table = result["table"]
+            assert ([row["learning_rate"] for row in table]
+                    == pytest.approx(worker.LEARNING_RATES))
+    for case in ("fit_sharded", "fit_sharded_explicit"):  # auto mesh, explicit mesh
+        with subtests.test(case):
+            for result in check_case(case, records):
+                assert result["_W_devices"] == NUM_PROCESSES * worker.LOCAL_DEVICES
+    with subtests.test("other_grids"):
+        for record in records:
+            message = record["results"]["other_grids"]["error_message"]
+            assert "process(es) [1] passed other hyperparameters" in message
 
 
 @pytest.mark.slow
@@ -191,19 +200,3 @@ def test_sweep_in_padded_chunks_of_seeds_over_two_processes(tmp_path):
     for result in check_case("sweep_chunked", launch(("sweep_chunked",), tmp_path)):
         assert len(result["table"]) == 6
         assert sorted({row["seed"] for row in result["table"]}) == [0, 1]
-
-
-def test_fit_of_params_split_over_an_auto_mesh_of_two_processes(shared_launch):
-    for result in check_case("fit_sharded", shared_launch):
-        assert result["_W_devices"] == NUM_PROCESSES * worker.LOCAL_DEVICES
-
-
-def test_fit_of_params_split_over_an_explicit_mesh_of_two_processes(shared_launch):
-    for result in check_case("fit_sharded_explicit", shared_launch):
-        assert result["_W_devices"] == NUM_PROCESSES * worker.LOCAL_DEVICES
-
-
-def test_processes_that_sweep_other_grids_are_told_so(shared_launch):
-    for record in shared_launch:
-        message = record["results"]["other_grids"]["error_message"]
-        assert "process(es) [1] passed other hyperparameters" in message

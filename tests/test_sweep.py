@@ -6,10 +6,6 @@ for different vector widths, so float32 lanes differ from single runs by ~1e-7 p
 """
 
 import itertools
-import os
-import subprocess
-import sys
-import textwrap
 
 import jax
 import jax.numpy as jnp
@@ -166,36 +162,6 @@ def test_a_built_transformation_is_not_a_factory():
     with pytest.raises(TypeError, match="optimizer factory"):
         sweep(lambda x: jnp.sum(x**2), jnp.ones(2), jaxgd.sgd(0.1),
               hyperparams={"learning_rate": [0.1]})
-
-
-MULTI_DEVICE = textwrap.dedent("""
-    import jax, jax.numpy as jnp, numpy as np
-    jax.config.update("jax_enable_x64", True)
-    import jaxgd
-    from jaxgd.sweep import sweep
-    assert jax.device_count() == 8, jax.devices()
-    def run(n, devices=None):
-        return sweep(lambda x: jnp.sum(jnp.asarray([1.0, 3.0]) * x**2), jnp.ones(2),
-                     jaxgd.momentum, hyperparams={"learning_rate": np.logspace(-3, -0.5, n)},
-                     max_steps=50, devices=devices)
-    sharded = run(16)
-    assert len(sharded.fit.losses.sharding.device_set) == 8, sharded.fit.losses.sharding
-    assert len(sharded.fit.params.sharding.device_set) == 8
-    single = run(16, devices=jax.devices()[:1])
-    np.testing.assert_allclose(sharded.losses, single.losses, rtol=1e-12)
-    padded = run(12)                      # 12 trials over 8 devices: padded to 16
-    np.testing.assert_allclose(padded.losses, run(12, jax.devices()[:1]).losses, rtol=1e-12)
-    assert padded.losses.shape[0] == 12
-    print("OK")
-""")
-
-
-def test_trials_are_sharded_over_8_cpu_devices_with_the_1_device_results():
-    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=8",
-           "JAX_PLATFORMS": "cpu"}
-    done = subprocess.run([sys.executable, "-c", MULTI_DEVICE], env=env, capture_output=True,
-                          text=True, timeout=300)
-    assert done.returncode == 0 and "OK" in done.stdout, done.stderr[-3000:]
 
 
 def test_a_many_leaf_sweep_equals_separate_fits_and_leaves_fit_working():
