@@ -101,6 +101,25 @@ def test_nonfinite_stops_under_vmap_leave_the_other_lanes_alone(early_stopping):
     assert list(batched.stop_reason == "nonfinite") == [False, False, True]
 
 
+@pytest.mark.parametrize(("loss_fn", "start", "stops", "on_nonfinite"), [
+    (_bowl, 1.0, [False, False, True], "stop"),  # the last lane diverges (loss overflows)
+    (_nan_gradient, 3.0, [True] * 3, "skip"),  # no step is finite: a NaN gradient at start
+])
+def test_a_sweeps_final_loss_is_the_loss_at_the_params_it_returns(loss_fn, start, stops,
+                                                                  on_nonfinite):
+    """A full-batch sweep of fixed length takes its final losses from its loop (one
+    step more, see ``LoopConfig.evaluate_last``): they are the losses at the returned
+    params, after a non-finite stop too."""
+    res = jaxgd.sweep(loss_fn, jnp.full(2, start), jaxgd.sgd,
+                      hyperparams={"learning_rate": [0.01, 0.1, 10.0]}, max_steps=200,
+                      on_nonfinite=on_nonfinite)
+    assert res.fit.final_loss is not None  # the loop's own
+    assert list(res.fit.stop_reason == "nonfinite") == stops
+    np.testing.assert_allclose(res.final_loss, jax.vmap(loss_fn)(res.fit.params), rtol=RTOL)
+    assert np.isfinite(res.final_loss).all()
+    assert fit(loss_fn, jnp.ones(2), jaxgd.sgd(0.1), max_steps=3).final_loss is None
+
+
 def _poisoned_regression(n=48, poisoned=5):
     X = jax.random.normal(jax.random.PRNGKey(0), (n, 3))
     y = X @ jnp.array([1.0, -2.0, 0.5])

@@ -85,7 +85,9 @@ def _trial_program(loss_fn, factory, static: dict, init_fn, fit_kwargs: dict,
             out = loss_at(*batch)
             return out[0] if has_aux else out
 
-        final = value() if data is None else value(data)
+        final = result.final_loss  # the loop's own, where it evaluates it
+        if final is None:
+            final = value() if data is None else value(data)
         val = None if val_data is None else value(val_data)
         return result, final, val
 

@@ -105,6 +105,7 @@ def _prepare(
     params, opt_state = path.enter(params, opt_state, None if init else optimizer.init)
 
     loss, loss_args = path.loss(loss_fn, caller_inputs)
+    early_stopping = tol is not None or grad_tol is not None or val_data is not None
     config = step.LoopConfig(
         loss=loss,
         update=optimizer.update,
@@ -119,11 +120,13 @@ def _prepare(
         on_nonfinite=on_nonfinite,
         sink=sink,
         progress_every=progress_every,
-        early_stopping=tol is not None or grad_tol is not None or val_data is not None,
+        early_stopping=early_stopping,
         trial_axis=trial_axis,
         init=init,
         params_placement=sharding.ParamsPlacement.of(params),
         average_params=ema_decay is not None,
+        evaluate_last=(trial_axis is not None and batch_size is None and not early_stopping
+                       and keep == step.LAST_FINITE),
     )
     inputs = step.LoopInputs(
         loss_args=loss_args,

@@ -131,6 +131,8 @@ def _run(cfg: LoopConfig, inputs: LoopInputs) -> result.FitResult:
     # copies the data for every lane).
     full_epochs, rest = divmod(cfg.max_steps, cfg.steps_per_epoch)
     c = first_carry(cfg, inputs, loss_spec.dtype, aux_spec, full_epochs + (rest > 0))
+    if cfg.evaluate_last:  # one full-batch step (an epoch) more: see LoopConfig
+        full_epochs += 1
     histories = []
     if full_epochs:
         epoch_fn = functools.partial(_epoch, cfg, inputs)
@@ -145,7 +147,7 @@ def _run(cfg: LoopConfig, inputs: LoopInputs) -> result.FitResult:
     if rest:
         c, history = _epoch(cfg, inputs, c, jnp.asarray(full_epochs, jnp.int32), rest)
         histories.append(history)
-    return _finish(cfg, inputs, c, jnp.concatenate(histories))
+    return _finish(cfg, inputs, c, jnp.concatenate(histories)[:cfg.max_steps])
 
 
 def _while_epochs(cfg: LoopConfig, epoch_fn, first: Carry, num_epochs: int, dtype: Any
@@ -180,11 +182,14 @@ def _finish(cfg: LoopConfig, inputs: LoopInputs, c: Carry, histories: jax.Array
     params, opt_state, num_steps, ema = c.params, c.opt_state, c.num_steps, c.ema
     losses = histories[:, 0]
     kept = c.kept
+    final_loss = c.last_loss
     if cfg.keep == LAST_FINITE:
         undo = c.code == result.NONFINITE
         params, opt_state, num_steps, ema = select(
             undo, (kept.params, kept.opt_state, kept.num_steps, kept.ema),
             (params, opt_state, num_steps, ema))
+        if final_loss is not None:  # kept.loss is that of kept.params once one is taken
+            final_loss = jnp.where(undo & (c.num_steps > 0), kept.loss, final_loss)
         best_loss, best_step = _best_of(losses, cfg.on_nonfinite == "skip")
     else:
         if cfg.keep == BEST_TRAIN:  # the last params' loss was not evaluated yet
@@ -200,8 +205,8 @@ def _finish(cfg: LoopConfig, inputs: LoopInputs, c: Carry, histories: jax.Array
     opt_state = attach_hyperparams(opt_state, inputs.hyperparams)
     train_params = None
     evaluated = validation.evaluation_params(opt_state, params)
-    if evaluated is not params:
-        params, train_params = evaluated, params
+    if evaluated is not params:  # the loss was evaluated at the training params
+        params, train_params, final_loss = evaluated, params, None
     ema_params = None if ema is None else ema.average
     if cfg.params_placement is not None:
         params, (opt_state, train_params, ema_params) = cfg.params_placement.keep(
@@ -224,6 +229,7 @@ def _finish(cfg: LoopConfig, inputs: LoopInputs, c: Carry, histories: jax.Array
         num_skipped=jnp.zeros((), jnp.int32) if c.num_skipped is None else c.num_skipped,
         train_params=train_params,
         ema_params=ema_params,
+        final_loss=final_loss,
     )
 
 

@@ -84,6 +84,10 @@ class FitResult(NamedTuple):
         moving average of the params after each step up to the returned point
         (:func:`jaxgd.params_ema_update`; the params the optimizer holds, ``train_params``
         for a schedule-free one); ``None`` otherwise.
+      final_loss: the training loss at ``params`` on the whole data, where the loop
+        evaluates it anyway: in :func:`jaxgd.sweep`'s full-batch runs of fixed length
+        (no ``tol``, ``grad_tol``, validation or ``restore_best``), whose loop runs one
+        step more for it; ``None`` otherwise (evaluate ``loss_fn(result.params, data)``).
     """
 
     params: Any
@@ -102,6 +106,7 @@ class FitResult(NamedTuple):
     num_skipped: jax.Array | None = None
     train_params: Any = None
     ema_params: Any = None
+    final_loss: jax.Array | None = None
 
     @property
     def stop_reason(self) -> str | np.ndarray:

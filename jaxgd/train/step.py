@@ -92,6 +92,11 @@ class LoopConfig(NamedTuple):
     params_placement: ParamsPlacement | None = None
     # fit(..., ema_decay=...): the loop keeps an EMA of the params (inputs.ema_decay).
     average_params: bool = False
+    # A sweep's full-batch run of fixed length: the loop runs one step more, which
+    # changes nothing (the run has stopped) but evaluates the loss at the last params,
+    # so that the caller's program needs no loss program of its own for them
+    # (FitResult.final_loss).
+    evaluate_last: bool = False
 
 
 class LoopInputs(NamedTuple):
@@ -141,6 +146,7 @@ class Carry(NamedTuple):
     aux: Any
     val: validation.Validation | None
     ema: ParamsAverageState | None  # LoopConfig.average_params only
+    last_loss: jax.Array | None  # LoopConfig.evaluate_last only: the last step's loss
 
 
 def loss_of(cfg: LoopConfig, inputs: LoopInputs, params: Any, batch: Any
@@ -181,6 +187,7 @@ def first_carry(cfg: LoopConfig, inputs: LoopInputs, loss_dtype: Any, aux_spec: 
         aux=jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), aux_spec),
         val=val,
         ema=ema,
+        last_loss=nan if cfg.evaluate_last else None,
     )
 
 
@@ -275,6 +282,7 @@ def step(cfg: LoopConfig, inputs: LoopInputs, c: Carry, batch: Any, i: jax.Array
         code=code.astype(jnp.int32),
         aux=select(taken, aux, c.aux) if cfg.has_aux else None,
         ema=ema,
+        last_loss=None if c.last_loss is None else loss,
     )
     history = jnp.where(taken, jnp.stack([loss, grad_norm]), jnp.nan)
     return carry, history
