@@ -8,6 +8,7 @@ import pytest
 from conftest import hand_loop
 
 import jaxgd
+from jaxgd.sweep import trial_keys
 from jaxgd.train import batching, fit, trace_count
 
 RTOL = 1e-6
@@ -163,6 +164,26 @@ def test_skip_trains_past_a_poisoned_example():
     # "stop" returns the params of the last finite step, the one before the poisoned batch
     assert stopped.stop_reason == "nonfinite"
     assert int(stopped.num_steps) == skipped_steps[0] - 1
+
+
+@pytest.mark.parametrize("on_nonfinite", ["stop", "skip"])
+def test_a_sweeps_best_losses_and_steps_are_those_of_lone_fits(on_nonfinite):
+    """A sweep takes them from its losses after its program (jaxgd.train.fit.finish):
+    past skipped batches, after a stop on the poisoned one and after a divergence."""
+    X, y, _ = _poisoned_regression()
+    lrs, kwargs = [0.01, 0.05, 50.0], dict(batch_size=8, num_epochs=4,
+                                          on_nonfinite=on_nonfinite)
+    res = jaxgd.sweep(_mse, jnp.zeros(3), jaxgd.sgd, data=(X, y),
+                      hyperparams={"learning_rate": lrs}, **kwargs)
+    _, key = trial_keys(0)
+    for i, lr in enumerate(lrs):
+        alone = fit(_mse, jnp.zeros(3), jaxgd.sgd(lr), (X, y), key=key, **kwargs)
+        assert res.fit.stop_reason[i] == alone.stop_reason
+        np.testing.assert_allclose(res.fit.best_loss[i], alone.best_loss, rtol=1e-5)
+        assert int(res.fit.best_step[i]) == int(alone.best_step)
+    assert res.fit.stop_reason[-1] == "nonfinite"  # the large rate diverges
+    if on_nonfinite == "skip":
+        assert int(res.fit.num_skipped[0]) > 0 and int(res.fit.best_step[0]) > 0
 
 
 def test_skip_stops_after_an_epoch_of_nonfinite_batches():

@@ -15,7 +15,6 @@ from jaxgd.core import sharding
 from jaxgd.core.base import GradientTransformation, OptState, Params, accepts_extra_args
 from jaxgd.core.hyperparams import in_program_init
 from jaxgd.train import batching, flat, input_checks, loop, step
-from jaxgd.train.flat import finish as finish
 from jaxgd.train.flat import program_inputs as program_inputs
 from jaxgd.train.progress import ProgressSink, resolve_sink
 from jaxgd.train.result import FitResult
@@ -278,6 +277,18 @@ def fit(
     return out
 
 
+def finish(result: FitResult) -> FitResult:
+    """A result of :func:`fit_traced` (or a batch of them) completed after the caller's
+    program: its flat parts unflattened (:func:`jaxgd.train.flat.finish`) and, for a
+    run under a ``trial_axis``, ``best_loss`` and ``best_step`` taken from its losses
+    on the host (:func:`jaxgd.train.loop.best_of`)."""
+    result = flat.finish(result)
+    if result.best_loss is None:  # both ways of stopping: see best_of
+        best_loss, best_step = loop.best_of(np.asarray(result.losses), skips=True, xp=np)
+        result = result._replace(best_loss=best_loss, best_step=best_step)
+    return result
+
+
 def fit_traced(loss_fn: Callable, params: Params, optimizer: GradientTransformation,
                data: Any = None, *, caller_inputs: Any = None,
                trial_axis: str | None = None, **kwargs: Any
@@ -285,8 +296,8 @@ def fit_traced(loss_fn: Callable, params: Params, optimizer: GradientTransformat
     """:func:`fit` (same keywords, no progress) for a caller that traces it in a program
     of its own, like :func:`jaxgd.sweep`: ``(result, loss_at)``.
 
-    * ``result`` may hold parts that :func:`finish` converts after the caller's program
-      (converting them inside could cost compile time per leaf);
+    * ``result`` may hold parts that :func:`finish` converts or computes after the
+      caller's program (inside it they could cost compile time);
     * ``loss_at(*batch)`` is the output of ``loss_fn`` at ``result.params`` (inside the
       program);
     * ``caller_inputs``: :func:`program_inputs` of the start params,

@@ -190,7 +190,7 @@ def _finish(cfg: LoopConfig, inputs: LoopInputs, c: Carry, histories: jax.Array
             (params, opt_state, num_steps, ema))
         if final_loss is not None:  # kept.loss is that of kept.params once one is taken
             final_loss = jnp.where(undo & (c.num_steps > 0), kept.loss, final_loss)
-        best_loss, best_step = _best_of(losses, cfg.on_nonfinite == "skip")
+        best_loss, best_step = _best_in_program(cfg, losses)
     else:
         if cfg.keep == BEST_TRAIN:  # the last params' loss was not evaluated yet
             last_loss = loss_of(cfg, inputs, params, inputs.data)[0].astype(losses.dtype)
@@ -200,7 +200,7 @@ def _finish(cfg: LoopConfig, inputs: LoopInputs, c: Carry, histories: jax.Array
             best_loss = kept.loss
             best_step = jnp.where(jnp.isinf(best_loss), -1, kept.num_steps)
         else:
-            best_loss, best_step = _best_of(losses, cfg.on_nonfinite == "skip")
+            best_loss, best_step = _best_in_program(cfg, losses)
         params, opt_state, ema = kept.params, kept.opt_state, kept.ema
     opt_state = attach_hyperparams(opt_state, inputs.hyperparams)
     train_params = None
@@ -233,18 +233,29 @@ def _finish(cfg: LoopConfig, inputs: LoopInputs, c: Carry, histories: jax.Array
     )
 
 
-def _best_of(losses: jax.Array, skips: bool) -> tuple[jax.Array, jax.Array]:
-    """The lowest finite loss of the history (``inf`` if none) and the updates behind
-    its params: its step less the steps before it that were not finite (skipped; only
-    with ``skips``: otherwise the NaN entries are the steps after a stop), or -1. Plain
-    reductions (no argmin, no gather): each costs little to compile."""
-    missing = jnp.isnan(losses)
-    best = jnp.min(jnp.where(missing, jnp.inf, losses))
-    steps = jnp.arange(losses.shape[0], dtype=jnp.int32)
-    i = jnp.min(jnp.where(losses == best, steps, losses.shape[0]))
+def _best_in_program(cfg: LoopConfig, losses: jax.Array) -> tuple[Any, Any]:
+    """:func:`best_of` the history, or ``(None, None)`` under a caller's trial axis (a
+    sweep), whose results go to the host anyway: there
+    :func:`jaxgd.train.fit.finish` takes them from the losses, and the program
+    compiles none of these reductions (they cost a sweep's first call about a tenth)."""
+    if cfg.trial_axis is not None:
+        return None, None
+    return best_of(losses, cfg.on_nonfinite == "skip")
+
+
+def best_of(losses: Any, skips: bool, xp: Any = jnp) -> tuple[Any, Any]:
+    """The lowest finite loss of a history (``inf`` if none) and the updates behind its
+    params: its step less the steps before it that were not finite (skipped; only with
+    ``skips``: otherwise the NaN entries are the steps after a stop), or -1. Over the
+    last axis; ``xp`` is ``jax.numpy`` or ``numpy`` (on the host). Plain reductions (no
+    argmin, no gather)."""
+    missing = xp.isnan(losses)
+    best = xp.min(xp.where(missing, xp.inf, losses), axis=-1)
+    steps = xp.arange(losses.shape[-1], dtype=xp.int32)
+    i = xp.min(xp.where(losses == best[..., None], steps, losses.shape[-1]), axis=-1)
     if skips:
-        i = i - jnp.sum((missing & (steps < i)).astype(jnp.int32))
-    return best, jnp.where(jnp.isinf(best), -1, i).astype(jnp.int32)
+        i = i - xp.sum((missing & (steps < i[..., None])).astype(xp.int32), axis=-1)
+    return best, xp.where(xp.isinf(best), -1, i).astype(xp.int32)
 
 
 _compiled = jax.jit(_run, static_argnums=0)
