@@ -40,7 +40,7 @@ HAND, SAME = "hand-written", "hand-written, same shuffle"
 # cold (each cold round traces and compiles every program)
 Config = namedtuple("Config", "examples epochs full_steps full_trials sizes curve_steps "
                     "repeats cold_repeats")
-FULL = Config(24_000, 2, 200, 64, (2_400, 24_000, 240_000), 480, 15, 5)
+FULL = Config(24_000, 2, 200, 64, (2_400, 24_000, 240_000), 480, 15, 9)
 QUICK = Config(2_400, 2, 50, 16, (240, 4_800), 48, 3, 1)
 FEATURES, BATCH, TRIALS = 20, 100, 16
 
