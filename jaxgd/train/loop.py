@@ -235,9 +235,9 @@ def _finish(cfg: LoopConfig, inputs: LoopInputs, c: Carry, histories: jax.Array
 
 def _best_in_program(cfg: LoopConfig, losses: jax.Array) -> tuple[Any, Any]:
     """:func:`best_of` the history, or ``(None, None)`` under a caller's trial axis (a
-    sweep), whose results go to the host anyway: there
-    :func:`jaxgd.train.fit.finish` takes them from the losses, and the program
-    compiles none of these reductions (they cost a sweep's first call about a tenth)."""
+    sweep), whose results go to the host anyway: there :func:`jaxgd.train.fit.finish`
+    takes them from the losses, so that the program compiles none of these reductions
+    (what that saves: benchmarks/RESULTS.md, the summary's full-batch first call)."""
     if cfg.trial_axis is not None:
         return None, None
     return best_of(losses, cfg.on_nonfinite == "skip")
