@@ -7,9 +7,9 @@ epoch's batches, one ``jax.random.permutation`` per epoch for all rates; *same s
 the same program with jaxgd's sort-free ``epoch_permutation`` and the sweep's trial key,
 so it sees the sweep's batches. Mini-batch: 24,000 x 20, batch 100, 2 epochs; full batch:
 2,000 x 50, 200 steps, 64 rates; *cold*: the first call of a fresh loss object or a fresh
-jit. Dataset size: batch 100, 480 steps at each size; *vmap(fit)*: ``jit(vmap(lambda lr:
-fit(..., batch_size=100, key=0).params))``; *permutation* / *jaxgd shuffle*: one epoch's
-order.
+jit (*again*: a second fresh hand-written jit in each round, the A/A control). Dataset
+size: batch 100, 480 steps at each size; *vmap(fit)*: ``jit(vmap(lambda lr: fit(...,
+batch_size=100, key=0).params))``; *permutation* / *jaxgd shuffle*: one epoch's order.
 """
 
 from __future__ import annotations
@@ -124,6 +124,7 @@ def measure(quick: bool) -> Measured:
         "sweep, cold": lambda: sweep(functools.partial(f_loss), f_params, f_data, f_lrs,
                                      max_steps=cfg.full_steps).fit.params,
         f"{HAND}, cold": lambda: program()(f_lrs_dev, f_params, f_data)[0],
+        f"{HAND}, cold, again": lambda: program()(f_lrs_dev, f_params, f_data)[0],
         "sweep": lambda: sweep(f_loss, f_params, f_data, f_lrs,
                                max_steps=cfg.full_steps).fit.params,
         HAND: lambda: compiled(f_lrs_dev, f_params, f_data)[0]}, cfg.cold_repeats, warmup=1)
@@ -166,7 +167,9 @@ def report(m: Measured, plots: Path | None) -> tuple[dict[str, Figure], list[str
     figures = {
         "mb": fig(m.mb, "sweep", HAND), "mb_same": fig(m.mb, "sweep", SAME),
         "mb_cold": fig(m.cold, "sweep", HAND),
-        "full_cold": fig(m.full, "sweep, cold", f"{HAND}, cold"),
+        "full_cold": fig(m.full, "sweep, cold", f"{HAND}, cold",
+                         "A/A control (a second fresh hand-written program, same rounds): "
+                         + Ratio.of(m.full, f"{HAND}, cold, again", f"{HAND}, cold").text()),
         "full": fig(m.full, "sweep", HAND),
         "big": fig(c, f"sweep @ {hi}", f"{HAND} @ {hi}"),
         "big_same": fig(c, f"sweep @ {hi}", f"{SAME} @ {hi}"),

@@ -166,24 +166,43 @@ def test_skip_trains_past_a_poisoned_example():
     assert int(stopped.num_steps) == skipped_steps[0] - 1
 
 
-@pytest.mark.parametrize("on_nonfinite", ["stop", "skip"])
-def test_a_sweeps_best_losses_and_steps_are_those_of_lone_fits(on_nonfinite):
-    """A sweep takes them from its losses after its program (jaxgd.train.fit.finish):
-    past skipped batches, after a stop on the poisoned one and after a divergence."""
+SWEPT_RUNS = {
+    # name: (loss, learning rates, fit keywords); the largest rate diverges
+    "mini-batch, stop": (_mse, [0.01, 0.05, 50.0], dict(batch_size=8, num_epochs=4)),
+    "mini-batch, skip": (_mse, [0.01, 0.05, 50.0],
+                         dict(batch_size=8, num_epochs=4, on_nonfinite="skip")),
+    "full batch, fixed length": (_bowl, [0.01, 0.1, 10.0], dict(max_steps=100)),
+    "full batch, grad_tol": (_bowl, [0.01, 0.1, 10.0], dict(max_steps=300, grad_tol=1e-3)),
+    "full batch, restore_best": (_bowl, [0.01, 0.1, 10.0], dict(max_steps=100,
+                                                                restore_best=True)),
+}
+
+
+@pytest.mark.parametrize("case", list(SWEPT_RUNS))
+def test_a_sweeps_records_are_those_of_lone_fits(case):
+    """A sweep derives its records from each trial's history and stop code after its
+    program (jaxgd.train.fit.finish): they are those of lone fits, past skipped
+    batches, after a stop on the poisoned one, after a divergence and a convergence."""
+    loss_fn, lrs, kwargs = SWEPT_RUNS[case]
     X, y, _ = _poisoned_regression()
-    lrs, kwargs = [0.01, 0.05, 50.0], dict(batch_size=8, num_epochs=4,
-                                          on_nonfinite=on_nonfinite)
-    res = jaxgd.sweep(_mse, jnp.zeros(3), jaxgd.sgd, data=(X, y),
+    data, start = ((X, y), jnp.zeros(3)) if loss_fn is _mse else (None, jnp.zeros(2))
+    res = jaxgd.sweep(loss_fn, start, jaxgd.sgd, data=data,
                       hyperparams={"learning_rate": lrs}, **kwargs)
     _, key = trial_keys(0)
     for i, lr in enumerate(lrs):
-        alone = fit(_mse, jnp.zeros(3), jaxgd.sgd(lr), (X, y), key=key, **kwargs)
+        alone = fit(loss_fn, start, jaxgd.sgd(lr), data, key=key, **kwargs)
         assert res.fit.stop_reason[i] == alone.stop_reason
-        np.testing.assert_allclose(res.fit.best_loss[i], alone.best_loss, rtol=1e-5)
-        assert int(res.fit.best_step[i]) == int(alone.best_step)
+        assert bool(res.fit.converged[i]) == bool(alone.converged)
+        for name in ("num_steps", "num_skipped", "best_step"):
+            assert int(getattr(res.fit, name)[i]) == int(getattr(alone, name)), name
+        for name in ("losses", "grad_norms", "best_loss", "params"):
+            np.testing.assert_allclose(getattr(res.fit, name)[i], getattr(alone, name),
+                                       rtol=1e-5, err_msg=name)
     assert res.fit.stop_reason[-1] == "nonfinite"  # the large rate diverges
-    if on_nonfinite == "skip":
+    if "skip" in case:
         assert int(res.fit.num_skipped[0]) > 0 and int(res.fit.best_step[0]) > 0
+    if "grad_tol" in case:
+        assert bool(res.fit.converged[1])
 
 
 def test_skip_stops_after_an_epoch_of_nonfinite_batches():

@@ -21,7 +21,10 @@ class SweepResult:
       trials: the optimizer, hyperparameter values and seed of each trial (row ``i`` =
         trial ``i``).
       fit: the :class:`jaxgd.FitResult` of all trials, each field with a leading trial
-        axis. Its ``opt_state`` is None when the trials' optimizer states differ in
+        axis, as the program left it on its devices, except the records derived from
+        the trials' histories on the host (``losses``, ``grad_norms``, ``converged``
+        and, unless the loop keeps them itself, the counts and best losses): NumPy
+        arrays. Its ``opt_state`` is None when the trials' optimizer states differ in
         structure (several optimizers, or static values that change the state, such as
         ``momentum=None`` against ``0.9``): rerun a trial with :func:`jaxgd.fit` for it.
       final_loss: ``(T,)`` the loss at each trial's returned params (on all of ``data``).

@@ -199,7 +199,11 @@ def _merge(parts: list[tuple], rows: list[np.ndarray]) -> tuple:
     def merge(fields: list):
         if not _same_structure(fields):
             return None
-        return jax.tree.map(lambda *xs: jnp.concatenate(xs)[where], *fields)
+        def rows(*xs):  # records stay on the host (see SweepResult.fit)
+            xp = np if all(isinstance(x, np.ndarray) for x in xs) else jnp
+            return xp.concatenate(xs)[where]
+
+        return jax.tree.map(rows, *fields)
 
     results = [part[0] for part in parts]
     fit = FitResult(*(merge([r[k] for r in results]) for k in range(len(FitResult._fields))))

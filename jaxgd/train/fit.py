@@ -17,7 +17,7 @@ from jaxgd.core.hyperparams import in_program_init
 from jaxgd.train import batching, flat, input_checks, loop, step
 from jaxgd.train.flat import program_inputs as program_inputs
 from jaxgd.train.progress import ProgressSink, resolve_sink
-from jaxgd.train.result import FitResult
+from jaxgd.train.result import GRAD_TOL, NONFINITE, TOL, FitResult
 
 
 class _Prepared(NamedTuple):
@@ -280,13 +280,38 @@ def fit(
 def finish(result: FitResult) -> FitResult:
     """A result of :func:`fit_traced` (or a batch of them) completed after the caller's
     program: its flat parts unflattened (:func:`jaxgd.train.flat.finish`) and, for a
-    run under a ``trial_axis``, ``best_loss`` and ``best_step`` taken from its losses
-    on the host (:func:`jaxgd.train.loop.best_of`)."""
+    run under a ``trial_axis``, its records derived on the host from its history and
+    stop code (:func:`_records`)."""
     result = flat.finish(result)
-    if result.best_loss is None:  # both ways of stopping: see best_of
-        best_loss, best_step = loop.best_of(np.asarray(result.losses), skips=True, xp=np)
-        result = result._replace(best_loss=best_loss, best_step=best_step)
+    if result.grad_norms is None:
+        result = _records(result)
     return result
+
+
+def _records(result: FitResult) -> FitResult:
+    """The records that the loop leaves to the host under a trial axis (see
+    :func:`jaxgd.train.loop._finish`), as NumPy arrays: ``losses`` and ``grad_norms``
+    (the history's columns), ``converged``, and where the loop did not count them
+    ``best_loss`` and ``best_step`` (:func:`jaxgd.train.loop.best_of`, the in-program
+    formula), ``num_steps`` (the finite steps, less the update a non-finite stop
+    undoes) and ``num_skipped`` (0)."""
+    history = np.asarray(result.losses)
+    losses = history[..., 0]
+    stop = np.asarray(result.stop_code)
+    best_loss, best_step = result.best_loss, result.best_step
+    if best_loss is None:  # both ways of stopping: see best_of
+        best_loss, best_step = loop.best_of(losses, skips=True, xp=np)
+    num_steps = result.num_steps
+    if num_steps is None:
+        taken = np.sum(~np.isnan(losses), axis=-1, dtype=np.int32)
+        num_steps = np.where(stop == NONFINITE, np.maximum(taken - 1, 0), taken).astype(np.int32)
+    num_skipped = result.num_skipped
+    if num_skipped is None:
+        num_skipped = np.zeros(stop.shape, np.int32)
+    return result._replace(
+        losses=losses, grad_norms=history[..., 1], num_steps=num_steps,
+        converged=(stop == TOL) | (stop == GRAD_TOL), best_loss=best_loss,
+        best_step=best_step, num_skipped=num_skipped)
 
 
 def fit_traced(loss_fn: Callable, params: Params, optimizer: GradientTransformation,

@@ -131,6 +131,8 @@ def _run(cfg: LoopConfig, inputs: LoopInputs) -> result.FitResult:
     # copies the data for every lane).
     full_epochs, rest = divmod(cfg.max_steps, cfg.steps_per_epoch)
     c = first_carry(cfg, inputs, loss_spec.dtype, aux_spec, full_epochs + (rest > 0))
+    if cfg.trial_axis is not None:
+        c = _one_per_trial(cfg.trial_axis, c)
     if cfg.evaluate_last:  # one full-batch step (an epoch) more: see LoopConfig
         full_epochs += 1
     histories = []
@@ -148,6 +150,16 @@ def _run(cfg: LoopConfig, inputs: LoopInputs) -> result.FitResult:
         c, history = _epoch(cfg, inputs, c, jnp.asarray(full_epochs, jnp.int32), rest)
         histories.append(history)
     return _finish(cfg, inputs, c, jnp.concatenate(histories)[:cfg.max_steps])
+
+
+def _one_per_trial(trial_axis: str, tree: Any) -> Any:
+    """``tree`` with its values unchanged, made one per trial of the caller's ``vmap``
+    (axis ``trial_axis``). Every part of the carry ends up one per trial (the trials'
+    hyperparameters differ), and a carry that starts so spares ``vmap``'s rule for
+    ``scan`` and ``while_loop`` the passes that find it out: one batching of the whole
+    step each, about a third of the sweep's trace time."""
+    lane = jax.lax.axis_index(trial_axis)
+    return jax.tree.map(lambda x: jnp.where(lane >= 0, x, x), tree)
 
 
 def _while_epochs(cfg: LoopConfig, epoch_fn, first: Carry, num_epochs: int, dtype: Any
@@ -178,30 +190,30 @@ def _finish(cfg: LoopConfig, inputs: LoopInputs, c: Carry, histories: jax.Array
             ) -> result.FitResult:
     """The result: the params and state the run returns (see :class:`FitResult`); for a
     schedule-free optimizer, the params to evaluate at, with the training params
-    beside them."""
+    beside them.
+
+    Under a caller's trial axis (a sweep) the run's records go to the host anyway:
+    :func:`jaxgd.train.fit.finish` derives them there, and the program compiles none of
+    their reductions and slices (on XLA:CPU a kernel each, each about as much compile
+    time as a step's update; what that saves: benchmarks/RESULTS.md, the summary's
+    full-batch first call). The program returns the history with both its columns as
+    ``losses`` (``grad_norms`` None), ``converged`` None, and ``num_steps``,
+    ``num_skipped``, ``best_loss`` and ``best_step`` None where the loop does not
+    count them itself."""
     params, opt_state, num_steps, ema = c.params, c.opt_state, c.num_steps, c.ema
     losses = histories[:, 0]
     kept = c.kept
-    final_loss = c.last_loss
-    if cfg.keep == LAST_FINITE:
-        undo = c.code == result.NONFINITE
-        params, opt_state, num_steps, ema = select(
-            undo, (kept.params, kept.opt_state, kept.num_steps, kept.ema),
-            (params, opt_state, num_steps, ema))
-        if final_loss is not None:  # kept.loss is that of kept.params once one is taken
-            final_loss = jnp.where(undo & (c.num_steps > 0), kept.loss, final_loss)
-        best_loss, best_step = _best_in_program(cfg, losses)
+    if cfg.keep == BEST_TRAIN:  # the last params' loss was not evaluated yet
+        last_loss = loss_of(cfg, inputs, params, inputs.data)[0].astype(losses.dtype)
+        last_is_best = (c.code != result.NONFINITE) & (last_loss < kept.loss)
+        kept = select(last_is_best, Kept(params, opt_state, num_steps, last_loss, ema), kept)
+        best_loss = kept.loss
+        best_step = jnp.where(jnp.isinf(best_loss), -1, kept.num_steps)
     else:
-        if cfg.keep == BEST_TRAIN:  # the last params' loss was not evaluated yet
-            last_loss = loss_of(cfg, inputs, params, inputs.data)[0].astype(losses.dtype)
-            last_is_best = (c.code != result.NONFINITE) & (last_loss < kept.loss)
-            kept = select(last_is_best, Kept(params, opt_state, num_steps, last_loss, ema),
-                          kept)
-            best_loss = kept.loss
-            best_step = jnp.where(jnp.isinf(best_loss), -1, kept.num_steps)
-        else:
-            best_loss, best_step = _best_in_program(cfg, losses)
+        best_loss, best_step = _best_in_program(cfg, losses)
+    if cfg.keep != LAST_FINITE:  # (the last finite point is gone back to by its step)
         params, opt_state, ema = kept.params, kept.opt_state, kept.ema
+    final_loss = c.last_loss
     opt_state = attach_hyperparams(opt_state, inputs.hyperparams)
     train_params = None
     evaluated = validation.evaluation_params(opt_state, params)
@@ -212,21 +224,26 @@ def _finish(cfg: LoopConfig, inputs: LoopInputs, c: Carry, histories: jax.Array
         params, (opt_state, train_params, ema_params) = cfg.params_placement.keep(
             params, (opt_state, train_params, ema_params))
     val = c.val
+    if cfg.trial_axis is None:
+        records = dict(losses=losses, grad_norms=histories[:, 1],
+                       converged=(c.code == result.TOL) | (c.code == result.GRAD_TOL))
+        num_skipped = jnp.zeros((), jnp.int32) if c.num_skipped is None else c.num_skipped
+    else:  # left to the host (see above)
+        records = dict(losses=histories, grad_norms=None, converged=None)
+        num_skipped = c.num_skipped
     return result.FitResult(
         params=params,
         opt_state=opt_state,
-        losses=losses,
-        grad_norms=histories[:, 1],
         num_steps=num_steps,
         stop_code=c.code,
-        converged=(c.code == result.TOL) | (c.code == result.GRAD_TOL),
+        **records,
         aux=c.aux,
         val_losses=None if val is None else val.losses,
         best_val_loss=None if val is None else val.best_loss,
         best_epoch=None if val is None else val.best_epoch,
         best_loss=best_loss,
         best_step=best_step,
-        num_skipped=jnp.zeros((), jnp.int32) if c.num_skipped is None else c.num_skipped,
+        num_skipped=num_skipped,
         train_params=train_params,
         ema_params=ema_params,
         final_loss=final_loss,
@@ -234,10 +251,8 @@ def _finish(cfg: LoopConfig, inputs: LoopInputs, c: Carry, histories: jax.Array
 
 
 def _best_in_program(cfg: LoopConfig, losses: jax.Array) -> tuple[Any, Any]:
-    """:func:`best_of` the history, or ``(None, None)`` under a caller's trial axis (a
-    sweep), whose results go to the host anyway: there :func:`jaxgd.train.fit.finish`
-    takes them from the losses, so that the program compiles none of these reductions
-    (what that saves: benchmarks/RESULTS.md, the summary's full-batch first call)."""
+    """:func:`best_of` the history, or ``(None, None)`` under a caller's trial axis
+    (see :func:`_finish`)."""
     if cfg.trial_axis is not None:
         return None, None
     return best_of(losses, cfg.on_nonfinite == "skip")

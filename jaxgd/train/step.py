@@ -18,8 +18,8 @@ finite does depends on ``on_nonfinite``:
 Either way a run that stops on a non-finite value returns the last parameters whose loss
 and gradient were finite, with their optimizer state (a finite gradient can still make
 non-finite parameters, through a NaN learning rate say, or parameters whose loss
-overflows): the loop keeps a copy of them (:class:`Kept`). After a finite step, the
-stopping tests are, in this order of precedence:
+overflows): the loop keeps a copy of them (:class:`Kept`) and goes back to it in the step
+that stops. After a finite step, the stopping tests are, in this order of precedence:
 
 * "tol": :math:`|f_i - f_{i'}| \\le \\mathrm{tol}\\cdot\\max(|f_i|, \\text{tiny})`, with
   :math:`i'` the finite step before (tiny is the smallest normal number of the loss dtype);
@@ -125,17 +125,19 @@ class LoopInputs(NamedTuple):
 
 
 class Kept(NamedTuple):
-    """A copy of one point of the run (see ``LoopConfig.keep``)."""
+    """A copy of one point of the run (see ``LoopConfig.keep``). The last finite point
+    needs neither ``num_steps`` nor ``loss``: its count is one update behind the run's,
+    and its loss is the run's ``prev_loss``."""
 
     params: Any
     opt_state: Any
-    num_steps: jax.Array  # updates behind it
-    loss: jax.Array  # its training loss (its batch's); inf before any, for BEST_TRAIN
+    num_steps: jax.Array | None = None  # updates behind it
+    loss: jax.Array | None = None  # its training loss (its batch's); inf before any
     ema: ParamsAverageState | None = None  # the params' EMA up to it
 
 
 class Carry(NamedTuple):
-    num_steps: jax.Array  # updates applied
+    num_steps: jax.Array | None  # updates applied (see first_carry)
     params: Any
     opt_state: Any
     kept: Kept
@@ -161,6 +163,11 @@ def select(pred: jax.Array, on_true: Any, on_false: Any) -> Any:
     return jax.tree.map(lambda a, b: jnp.where(pred, a, b), on_true, on_false)
 
 
+def _select_of(pred: jax.Array, on_true: Callable, on_false: Callable, *operands) -> Any:
+    """``lax.cond``'s signature, as the select a batched ``cond`` becomes."""
+    return select(pred, on_true(*operands), on_false(*operands))
+
+
 def _report(sink: ProgressSink, report: Any, step: Any, loss: Any) -> None:
     if report:
         sink(step, loss)
@@ -175,11 +182,17 @@ def first_carry(cfg: LoopConfig, inputs: LoopInputs, loss_dtype: Any, aux_spec: 
     if inputs.val_data is not None:
         val = validation.init(num_epochs, loss_dtype)
     ema = params_average_init(inputs.params) if cfg.average_params else None
+    kept = Kept(inputs.params, inputs.opt_state, ema=ema)
+    if cfg.keep != LAST_FINITE:
+        kept = kept._replace(num_steps=zero, loss=jnp.asarray(jnp.inf, loss_dtype))
+    # Under a trial axis, the last finite point's updates are counted from the history
+    # after the program (jaxgd.train.fit.finish): the loop reads no count of its own.
+    counts = cfg.trial_axis is None or cfg.keep != LAST_FINITE
     return Carry(
-        num_steps=zero,
+        num_steps=zero if counts else None,
         params=inputs.params,
         opt_state=inputs.opt_state,
-        kept=Kept(inputs.params, inputs.opt_state, zero, jnp.asarray(jnp.inf, loss_dtype), ema),
+        kept=kept,
         prev_loss=nan,
         num_skipped=skip,
         bad_in_a_row=skip,
@@ -210,37 +223,11 @@ def step(cfg: LoopConfig, inputs: LoopInputs, c: Carry, batch: Any, i: jax.Array
                  "value_fn": lambda p: loss_of(cfg, inputs, p, batch)[0]}
 
     keeps_last = cfg.keep == LAST_FINITE
-
-    def apply(state):
-        params, opt_state, kept, ema = state
-        updates, new_opt_state = cfg.update(
-            grads, attach_hyperparams(opt_state, inputs.hyperparams), params, **extra)
-        if inputs.hyperparams is not None:  # held as inputs (see LoopInputs)
-            new_opt_state = detach_hyperparams(new_opt_state)[0]
-        if keeps_last:  # the point this step leaves is the last finite one
-            kept = Kept(params, opt_state, c.num_steps, loss, ema)
-        params = apply_updates(params, updates)
-        if ema is not None:
-            ema = params_ema_update(ema, params, inputs.ema_decay)
-        return params, new_opt_state, kept, ema
-
     active = c.code == result.RUNNING
     # The guard reuses the gradient norm the loop records anyway: no pass over the
     # parameters beyond the update itself.
     finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
     taken = active & finite
-    # The copy of the point a step leaves is taken in the update's branch: without vmap
-    # only a finite step runs it, and no select reads the old copy.
-    params, opt_state, kept, ema = jax.lax.cond(
-        taken, apply, lambda state: state,
-        (c.params, c.opt_state, c.kept if keeps_last else None, c.ema))
-    kept = kept if keeps_last else c.kept
-    if cfg.params_placement is not None:
-        params, (opt_state, ema) = cfg.params_placement.keep(params, (opt_state, ema))
-    if cfg.keep == BEST_TRAIN:
-        here = Kept(c.params, c.opt_state, c.num_steps, loss, c.ema)
-        kept = select(taken & (loss < kept.loss), here, kept)
-
     num_skipped = bad_in_a_row = None
     if cfg.on_nonfinite == "skip":
         bad_in_a_row = jnp.where(finite, 0, c.bad_in_a_row + 1)
@@ -249,6 +236,52 @@ def step(cfg: LoopConfig, inputs: LoopInputs, c: Carry, batch: Any, i: jax.Array
         bad_in_a_row = jnp.where(active, bad_in_a_row, c.bad_in_a_row)
     else:
         nonfinite = ~finite
+    # This step stops the run on a non-finite value: the run goes back to the last
+    # finite point (kept: the point before the last update; BEST_* keep their own).
+    goes_back = active & nonfinite if keeps_last else None
+
+    def apply(state):
+        params, opt_state, kept, ema = state
+        updates, new_opt_state = cfg.update(
+            grads, attach_hyperparams(opt_state, inputs.hyperparams), params, **extra)
+        if inputs.hyperparams is not None:  # held as inputs (see LoopInputs)
+            new_opt_state = detach_hyperparams(new_opt_state)[0]
+        if keeps_last:  # the point this step leaves is the last finite one
+            kept = Kept(params, opt_state, ema=ema)
+        params = apply_updates(params, updates)
+        if ema is not None:
+            ema = params_ema_update(ema, params, inputs.ema_decay)
+        return params, new_opt_state, kept, ema
+
+    # Under a caller's trial axis (a sweep) every branch below is batched, and a batched
+    # cond is a select of both branches: it is written as one, sparing vmap the cond.
+    branch = _select_of if cfg.trial_axis is not None else jax.lax.cond
+
+    def hold(state):  # a step not taken
+        if not keeps_last:
+            return state
+        kept = state[2]
+        return branch(goes_back, lambda: (kept.params, kept.opt_state, kept, kept.ema),
+                      lambda: state)
+
+    # The copy of the point a step leaves is taken in the update's branch, and read
+    # back in the other: without vmap only a finite step runs the one, and only the
+    # step that stops on a non-finite value copies back; under vmap both are selects
+    # that XLA fuses with the update (no pass of their own over the parameters).
+    params, opt_state, kept, ema = branch(
+        taken, apply, hold, (c.params, c.opt_state, c.kept if keeps_last else None, c.ema))
+    kept = kept if keeps_last else c.kept
+    if cfg.params_placement is not None:
+        params, (opt_state, ema) = cfg.params_placement.keep(params, (opt_state, ema))
+    if cfg.keep == BEST_TRAIN:
+        here = Kept(c.params, c.opt_state, c.num_steps, loss, c.ema)
+        kept = select(taken & (loss < kept.loss), here, kept)
+    num_steps = None  # (None: counted after the program, see first_carry)
+    if c.num_steps is not None:
+        num_steps = c.num_steps + taken.astype(jnp.int32)
+        if keeps_last:  # the kept point is one update behind, if any was made
+            num_steps = jnp.where(goes_back, jnp.maximum(c.num_steps - 1, 0), num_steps)
+
     conditions = [nonfinite]
     codes = [result.NONFINITE]
     if cfg.early_stopping:
@@ -261,7 +294,10 @@ def step(cfg: LoopConfig, inputs: LoopInputs, c: Carry, batch: Any, i: jax.Array
         codes += [result.TOL, result.GRAD_TOL]
     conditions.append(i + 1 >= cfg.max_steps)
     codes.append(result.MAX_STEPS)
-    code = jnp.where(active, jnp.select(conditions, codes, result.RUNNING), c.code)
+    code = jnp.asarray(result.RUNNING, jnp.int32)
+    for condition, value in reversed(list(zip(conditions, codes, strict=True))):
+        code = jnp.where(condition, value, code)  # the first that holds wins
+    code = jnp.where(active, code, c.code)
 
     if cfg.sink is not None:
         # Under vmap the cond becomes a select that always calls back: passing the flag
@@ -272,7 +308,7 @@ def step(cfg: LoopConfig, inputs: LoopInputs, c: Carry, batch: Any, i: jax.Array
                      lambda: None)
 
     carry = c._replace(
-        num_steps=c.num_steps + taken.astype(jnp.int32),
+        num_steps=num_steps,
         params=params,
         opt_state=opt_state,
         kept=kept,

@@ -25,7 +25,7 @@ def test_a_sweep_on_a_trials_by_data_mesh_equals_one_device(regime, axis_type):
     mesh = make_mesh((2, 2), ("trials", "data"), axis_type)
     one = run(devices=jax.devices()[:1], **regime)
     res = run(mesh=mesh, **regime)
-    assert spec_of(res.fit.losses) == ("trials",)
+    assert spec_of(res.fit.stop_code) == ("trials",)
     np.testing.assert_allclose(res.losses, one.losses, rtol=1e-5)
     np.testing.assert_allclose(res.final_loss, one.final_loss, rtol=1e-5)
     assert res.best["learning_rate"] == one.best["learning_rate"]
@@ -34,7 +34,7 @@ def test_a_sweep_on_a_trials_by_data_mesh_equals_one_device(regime, axis_type):
 def test_trials_split_over_all_devices_equal_one_device():
     """6 trials over the 4 devices: padded to 8, 2 per device, the padding dropped."""
     res, one = run(devices=jax.devices()), run(devices=jax.devices()[:1])
-    assert len(res.fit.losses.sharding.device_set) == 4
+    assert len(res.fit.stop_code.sharding.device_set) == 4
     assert len(res.fit.params["w"].sharding.device_set) == 4
     assert res.losses.shape[0] == len(RATES)
     np.testing.assert_allclose(res.losses, one.losses, rtol=1e-5)
