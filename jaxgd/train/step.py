@@ -163,11 +163,6 @@ def select(pred: jax.Array, on_true: Any, on_false: Any) -> Any:
     return jax.tree.map(lambda a, b: jnp.where(pred, a, b), on_true, on_false)
 
 
-def _select_of(pred: jax.Array, on_true: Callable, on_false: Callable, *operands) -> Any:
-    """``lax.cond``'s signature, as the select a batched ``cond`` becomes."""
-    return select(pred, on_true(*operands), on_false(*operands))
-
-
 def _report(sink: ProgressSink, report: Any, step: Any, loss: Any) -> None:
     if report:
         sink(step, loss)
@@ -253,23 +248,32 @@ def step(cfg: LoopConfig, inputs: LoopInputs, c: Carry, batch: Any, i: jax.Array
             ema = params_ema_update(ema, params, inputs.ema_decay)
         return params, new_opt_state, kept, ema
 
-    # Under a caller's trial axis (a sweep) every branch below is batched, and a batched
-    # cond is a select of both branches: it is written as one, sparing vmap the cond.
-    branch = _select_of if cfg.trial_axis is not None else jax.lax.cond
-
     def hold(state):  # a step not taken
         if not keeps_last:
             return state
         kept = state[2]
-        return branch(goes_back, lambda: (kept.params, kept.opt_state, kept, kept.ema),
-                      lambda: state)
+        back = (kept.params, kept.opt_state, kept, kept.ema)
+        if cfg.trial_axis is not None:
+            return select(goes_back, back, state)
+        return jax.lax.cond(goes_back, lambda: back, lambda: state)
 
-    # The copy of the point a step leaves is taken in the update's branch, and read
-    # back in the other: without vmap only a finite step runs the one, and only the
-    # step that stops on a non-finite value copies back; under vmap both are selects
-    # that XLA fuses with the update (no pass of their own over the parameters).
-    params, opt_state, kept, ema = branch(
-        taken, apply, hold, (c.params, c.opt_state, c.kept if keeps_last else None, c.ema))
+    state = (c.params, c.opt_state, c.kept if keeps_last else None, c.ema)
+    if cfg.trial_axis is None:
+        # The copy of the point a step leaves is taken in the update's branch, and read
+        # back in the other: only a finite step runs the one, and only the step that
+        # stops on a non-finite value copies back.
+        params, opt_state, kept, ema = jax.lax.cond(taken, apply, hold, state)
+    else:
+        # Under a caller's trial axis (a sweep) every branch is batched, and a batched
+        # cond is a select of both branches: written as one, it spares vmap the cond,
+        # and the kept point is selected first and read back from there, so that each
+        # select depends on the one before and XLA updates every buffer in place (the
+        # other way round, the update reads the old copy while the copy reads the old
+        # point, and XLA copies both before each step).
+        applied = apply(state)
+        kept = select(taken, applied[2], c.kept) if keeps_last else None
+        params, opt_state, _, ema = select(taken, applied,
+                                           hold((c.params, c.opt_state, kept, c.ema)))
     kept = kept if keeps_last else c.kept
     if cfg.params_placement is not None:
         params, (opt_state, ema) = cfg.params_placement.keep(params, (opt_state, ema))
