@@ -24,6 +24,20 @@ from jaxgd import apply_updates, global_norm  # noqa: E402
 # The 4-device tests run in a child process of their own (tests/test_sharding.py).
 collect_ignore = ["sharded"] if jax.device_count() < 4 else []
 
+#: The longest tests of the default run (10 to 35 s each: child processes, long runs
+#: side by side with optax), started first, so that pytest-xdist's two workers do not
+#: end the run waiting on one of them.
+LONGEST = (
+    "test_sharding.py::test_the_4_device_tests_pass",
+    "test_multihost.py::test_two_processes_give_the_one_device_results",
+    "test_more_aliases.py::test_matches_optax_over_100_steps",
+    "test_readme.py::test_the_readme_examples_run",
+)
+
+
+def pytest_collection_modifyitems(items):
+    items.sort(key=lambda item: not item.nodeid.endswith(LONGEST))  # stable
+
 
 def nested_params(key=0):
     """Dicts, tuples, lists, a scalar and a 3-D leaf: the shapes real models mix."""
