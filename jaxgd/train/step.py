@@ -270,10 +270,11 @@ def step(cfg: LoopConfig, inputs: LoopInputs, c: Carry, batch: Any, i: jax.Array
         # select depends on the one before and XLA updates every buffer in place (the
         # other way round, the update reads the old copy while the copy reads the old
         # point, and XLA copies both before each step).
-        applied = apply(state)
-        kept = select(taken, applied[2], c.kept) if keeps_last else None
-        params, opt_state, _, ema = select(taken, applied,
-                                           hold((c.params, c.opt_state, kept, c.ema)))
+        new_params, new_opt_state, new_kept, new_ema = apply(state)
+        kept = select(taken, new_kept, c.kept) if keeps_last else None
+        held_params, held_opt_state, _, held_ema = hold((c.params, c.opt_state, kept, c.ema))
+        params, opt_state, ema = select(taken, (new_params, new_opt_state, new_ema),
+                                        (held_params, held_opt_state, held_ema))
     kept = kept if keeps_last else c.kept
     if cfg.params_placement is not None:
         params, (opt_state, ema) = cfg.params_placement.keep(params, (opt_state, ema))
