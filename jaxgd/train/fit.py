@@ -17,7 +17,7 @@ from jaxgd.core.hyperparams import in_program_init
 from jaxgd.train import batching, flat, input_checks, loop, step
 from jaxgd.train.flat import program_inputs as program_inputs
 from jaxgd.train.progress import ProgressSink, resolve_sink
-from jaxgd.train.result import GRAD_TOL, NONFINITE, TOL, FitResult
+from jaxgd.train.result import NONFINITE, FitResult, converged
 
 
 class _Prepared(NamedTuple):
@@ -310,7 +310,7 @@ def _records(result: FitResult) -> FitResult:
         num_skipped = np.zeros(stop.shape, np.int32)
     return result._replace(
         losses=losses, grad_norms=history[..., 1], num_steps=num_steps,
-        converged=(stop == TOL) | (stop == GRAD_TOL), best_loss=best_loss,
+        converged=converged(stop), best_loss=best_loss,
         best_step=best_step, num_skipped=num_skipped)
 
 

@@ -226,7 +226,7 @@ def _finish(cfg: LoopConfig, inputs: LoopInputs, c: Carry, histories: jax.Array
     val = c.val
     if cfg.trial_axis is None:
         records = dict(losses=losses, grad_norms=histories[:, 1],
-                       converged=(c.code == result.TOL) | (c.code == result.GRAD_TOL))
+                       converged=result.converged(c.code))
         num_skipped = jnp.zeros((), jnp.int32) if c.num_skipped is None else c.num_skipped
     else:  # left to the host (see above)
         records = dict(losses=histories, grad_norms=None, converged=None)

@@ -19,6 +19,12 @@ RUNNING = -1
 MAX_STEPS, TOL, GRAD_TOL, PATIENCE, NONFINITE = range(len(STOP_REASONS))
 
 
+def converged(code: Any) -> Any:
+    """Whether a convergence test (``tol`` or ``grad_tol``) stopped the run, for stop
+    codes as jax or NumPy arrays (:attr:`FitResult.converged`)."""
+    return (code == TOL) | (code == GRAD_TOL)
+
+
 def stop_reason_name(code: Any) -> str | np.ndarray:
     """The name of a concrete stop code, or an array of names for an array of codes."""
     if isinstance(code, jax.core.Tracer):
